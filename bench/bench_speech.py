@@ -1,0 +1,123 @@
+"""Speech path speed and memory on this machine; prints one JSON object.
+
+    python bench/bench_speech.py [--data ../shared/data] [--repeats 5]
+
+* mfcc_ms_per_s_audio: edge.audio.features.mfcc on 1 s of real speech (median).
+* streaming_mfcc_ms_per_s_audio: the same through StreamingMFCC in 100 ms blocks.
+* inference_ms_per_window / inference_ms_per_s_audio: the int8 model, one window at a
+  time as the daemon runs it (windows per second of audio = 1 / hop_s).
+* predict_process: `edge-cli predict --json` over the 360 RAVDESS test clips (actors
+  19-24) in a fresh process: wall time and peak RSS (median over repeats), and which
+  heavy modules (tensorflow, keras, scipy, sklearn) that process imported (must be none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edge.audio import features as F  # noqa: E402
+from edge.audio.sources import load_audio  # noqa: E402
+from edge.runtime import default_models_dir, load_model  # noqa: E402
+
+WRAPPER = """
+import sys, json
+from edge.cli import main
+rc = main(['predict', '--json', *sys.argv[2:]])
+heavy = sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'scipy', 'sklearn'})
+open(sys.argv[1], 'w').write(json.dumps({'rc': rc, 'heavy_modules': heavy}))
+"""
+
+
+def median_ms(fn, repeats: int, inner: int = 1) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - t) / inner * 1000)
+    return round(statistics.median(times), 3)
+
+
+def run_predict(folders: list[Path]) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        out = f.name
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", WRAPPER, out, *map(str, folders)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    stdout = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    info = json.loads(Path(out).read_text())
+    os.unlink(out)
+    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "lines": stdout.count(b"\n"),
+            **info}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--model", default=str(default_models_dir() / "speech_emotion.tflite"))
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+
+    model = load_model(Path(args.model), "speech")
+    p = F.FeatureParams.from_dict(model.manifest.features)
+    ravdess = Path(args.data) / "speech" / "ravdess"
+    x = load_audio(ravdess / "Actor_19" / "03-01-05-02-01-01-19.flac", p.sample_rate)
+    one_s = x[p.sample_rate : 2 * p.sample_rate]
+
+    def streaming():
+        s = F.StreamingMFCC(p)
+        for i in range(0, len(one_s), p.sample_rate // 10):
+            s.push(one_s[i : i + p.sample_rate // 10])
+
+    window = F.normalise(F.windows(F.mfcc(x, p), p)[:1], p)
+    model.predict(window)  # warm-up
+    infer = median_ms(lambda: model.predict(window), args.repeats * 4, inner=10)
+    windows_per_s = 1.0 / p.hop_s
+
+    folders = [ravdess / f"Actor_{a:02d}" for a in range(19, 25)]
+    runs = [run_predict(folders) for _ in range(args.repeats)]
+    result = {
+        "bench": "speech",
+        "machine": {"python": platform.python_version(), "numpy": np.__version__,
+                    "arch": platform.machine(), "cpus": os.cpu_count()},
+        "model": Path(args.model).name,
+        "model_bytes": Path(args.model).stat().st_size,
+        "interpreter": model.interpreter_module,
+        "repeats": args.repeats,
+        "mfcc_ms_per_s_audio": median_ms(lambda: F.mfcc(one_s, p), args.repeats * 4, inner=10),
+        "streaming_mfcc_ms_per_s_audio": median_ms(streaming, args.repeats * 4, inner=10),
+        "inference_ms_per_window": infer,
+        "inference_ms_per_s_audio": round(infer * windows_per_s, 3),
+        "predict_process": {
+            "clips": runs[0]["lines"],
+            "wall_s_median": round(statistics.median(r["wall_s"] for r in runs), 3),
+            "ms_per_clip_median": round(
+                statistics.median(r["wall_s"] for r in runs) / max(1, runs[0]["lines"]) * 1000, 2),
+            "peak_rss_mb_median": round(statistics.median(r["peak_rss_mb"] for r in runs), 1),
+            "exit_codes": sorted({r["rc"] for r in runs}),
+            "heavy_modules_imported": sorted({m for r in runs for m in r["heavy_modules"]}),
+        },
+    }
+    result["tensorflow_imported"] = "tensorflow" in result["predict_process"]["heavy_modules_imported"]
+    print(json.dumps(result, indent=1))
+    return 0 if not result["tensorflow_imported"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Keras → full-integer int8 TFLite conversion, parity checks and manifests."""

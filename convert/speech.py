@@ -1,0 +1,193 @@
+"""Convert a trained speech run to int8 TFLite, check parity, score it, write the manifest.
+
+    python -m convert.speech --run runs/speech --data ../shared/data \
+        --out models_tflite/speech_emotion.tflite --report docs/models/speech
+
+The int8 model is scored through edge.runtime (the device's interpreter wrapper) and
+edge.audio.speech (the device's windowing, VAD and aggregation) on the fixed test
+speakers; the float Keras model is scored the same way for the parity check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from convert.tflite import keras_predict, to_int8_tflite
+from edge.audio import features as F
+from edge.audio.vad import VadParams
+from edge.manifest import Manifest, TensorSpec, manifest_path, sha256_file
+from edge.runtime import load_model
+from training.baselines import pooled_stats, run_baselines
+from training.datasets import by_split, load_corpora
+from training.report import write_report
+from training.speech import clip_probs, clip_windows, evaluate, load_signals, predictions
+
+log = logging.getLogger("convert.speech")
+
+LICENCE = (
+    "Trained on RAVDESS (Livingstone & Russo 2018, PLoS ONE 13(5): e0196391; CC BY-NC-SA 4.0: "
+    "non-commercial use, share alike) and EmoDB (Burkhardt et al., Interspeech 2005; published "
+    "for research). The weights inherit RAVDESS's non-commercial terms."
+)
+
+
+def subsample(splits: dict, max_clips: int) -> dict:
+    if not max_clips:
+        return splits
+    return {k: v[:: max(1, len(v) // max_clips)][:max_clips] for k, v in splits.items()}
+
+
+def representative_windows(prepared, n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    pool = np.concatenate([w[v] if v.any() else w for w, v in prepared])
+    idx = rng.choice(len(pool), size=min(n, len(pool)), replace=False)
+    return [pool[i : i + 1] for i in idx]
+
+
+def parity(float_predict, int8_predict, prepared, labels, clips) -> dict:
+    allw = np.concatenate([w for w, _ in prepared])
+    pf, pq = float_predict(allw), int8_predict(allw)
+    fp = predictions(clip_probs(float_predict, prepared, len(labels)))
+    qp = predictions(clip_probs(int8_predict, prepared, len(labels)))
+    return {
+        "windows": int(len(allw)),
+        "window_top1_agreement": float(np.mean(pf.argmax(1) == pq.argmax(1))),
+        "clip_top1_agreement": float(np.mean(fp == qp)),
+        "max_abs_prob_diff": float(np.max(np.abs(pf - pq))),
+    }
+
+
+def convert(args: argparse.Namespace) -> dict:
+    import keras
+
+    run = Path(args.run)
+    meta = json.loads((run / "train_meta.json").read_text())
+    p = F.FeatureParams.from_dict(meta["features"])
+    vad = VadParams()
+    labels = meta["labels"]
+    model = keras.models.load_model(run / "best.keras")
+    splits = subsample(by_split(load_corpora(Path(args.data), meta["corpora"])), args.max_clips)
+    sig = {k: load_signals(v, p.sample_rate) for k, v in splits.items()}
+
+    train_prep = clip_windows(sig["train"], p, vad)
+    reps = representative_windows(train_prep, args.calibration_windows, meta["seed"])
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(to_int8_tflite(model, reps))
+    log.info("wrote %s (%d bytes)", out, out.stat().st_size)
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(out))
+    i0, o0 = it.get_input_details()[0], it.get_output_details()[0]
+    manifest = Manifest(
+        name=out.stem,
+        modality="speech",
+        labels=tuple(labels),
+        input=TensorSpec(tuple(int(d) for d in i0["shape"]), "int8", *map(float, i0["quantization"][:1]),
+                         int(i0["quantization"][1])),
+        output=TensorSpec(tuple(int(d) for d in o0["shape"]), "int8", float(o0["quantization"][0]),
+                          int(o0["quantization"][1])),
+        features=p.to_dict(),
+        sha256=sha256_file(out),
+        model_file=out.name,
+        licence=LICENCE,
+    )
+    manifest_path(out).write_text(manifest.to_json())
+
+    int8 = load_model(out, "speech")
+    float_predict = keras_predict(model)
+    test_q = evaluate(int8.predict, splits["test"], sig["test"], p, vad, labels)
+    test_f = evaluate(float_predict, splits["test"], sig["test"], p, vad, labels)
+    par = parity(float_predict, int8.predict, clip_windows(sig["test"], p, vad), labels,
+                 splits["test"])
+    par["uar_delta_float_minus_int8"] = {
+        k: test_f[k]["uar"] - test_q[k]["uar"] for k in test_q
+    }
+    par["accuracy_delta_float_minus_int8"] = {
+        k: test_f[k]["accuracy"] - test_q[k]["accuracy"] for k in test_q
+    }
+    val_q = evaluate(int8.predict, splits["val"], sig["val"], p, vad, labels)
+
+    baselines = {}
+    if not args.no_baselines:
+        tr_x = np.stack([pooled_stats(x, p, vad) for x in sig["train"] + sig["val"]])
+        tr_y = np.array([labels.index(c.label) for c in splits["train"] + splits["val"]])
+        sets = {}
+        for corpus in sorted({c.corpus for c in splits["test"]}):
+            idx = [i for i, c in enumerate(splits["test"]) if c.corpus == corpus]
+            x = np.stack([pooled_stats(sig["test"][i], p, vad) for i in idx])
+            y = np.array([labels.index(splits["test"][i].label) for i in idx])
+            allowed = sorted(set(y.tolist())) if corpus == "emodb" else None
+            sets[corpus] = (x, y, allowed)
+        baselines = run_baselines(tr_x, tr_y, sets, labels)
+
+    n_params = int(model.count_params())
+    command = " ".join(["python -m training.speech", *meta.get("argv", [])]) if meta.get(
+        "argv") else "see training.args"
+    manifest = Manifest(
+        **{
+            **manifest.__dict__,
+            "training": {
+                "data": {c: "../shared/data/speech/" + c for c in meta["corpora"]},
+                "split": "speaker-independent: RAVDESS test actors 19-24, val actors 15-18; "
+                         "EmoDB test speakers 15,16, val 12,14; the rest train",
+                "clips": meta["splits"],
+                "train_command": command,
+                "convert_command": "python -m convert.speech " + " ".join(sys.argv[1:]),
+                "train_args": meta["args"],
+                "best_epoch": meta["best_epoch"],
+                "parameters": n_params,
+                "calibration_windows": len(reps),
+                "vad": vad.__dict__,
+            },
+            "metrics": {
+                "test_int8": {k: {m: v[m] for m in ("n", "accuracy", "uar", "macro_f1", "no_guess")}
+                              for k, v in test_q.items()},
+                "test_float": {k: {m: v[m] for m in ("n", "accuracy", "uar", "macro_f1")}
+                               for k, v in test_f.items()},
+                "val_int8": {k: {m: v[m] for m in ("n", "accuracy", "uar")} for k, v in val_q.items()},
+                "parity": par,
+                "model_bytes": out.stat().st_size,
+                "baselines": baselines,
+            },
+        }
+    )
+    manifest_path(out).write_text(manifest.to_json())
+    if args.report:
+        write_report(Path(args.report), {
+            "title": f"Speech emotion model {out.name}",
+            "command": "python -m convert.speech " + " ".join(sys.argv[1:]),
+            "test": test_q, "float_test": test_f, "parity": par, "baselines": baselines,
+            "history": meta.get("history", []), "parameters": n_params,
+        })
+    return manifest.metrics
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", required=True, help="training output folder (best.keras, train_meta.json)")
+    ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--out", default="models_tflite/speech_emotion.tflite")
+    ap.add_argument("--report", default="", help="folder for report.md and PNGs")
+    ap.add_argument("--calibration-windows", type=int, default=400)
+    ap.add_argument("--max-clips", type=int, default=0, help="smoke runs: clips per split")
+    ap.add_argument("--no-baselines", action="store_true")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    metrics = convert(parser().parse_args(argv))
+    print(json.dumps({k: metrics[k] for k in ("test_int8", "parity", "model_bytes")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

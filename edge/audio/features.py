@@ -1,0 +1,272 @@
+"""MFCC features: the ONE code path shared by training and the device.
+
+The reference is ``python_speech_features.mfcc`` (with a Hamming window).  It imports
+SciPy, which would add ~30 MB of RSS on a Pi for one DCT, so this module computes the
+same numbers with NumPy alone: the same pre-emphasis, framing, power spectrum, mel
+filterbank (built by the reference's formula), orthonormal DCT-II, lifter and
+log-energy coefficient.  ``tests/test_features.py`` pins ``mfcc`` and the streaming
+``StreamingMFCC`` to the reference on real clips.
+
+Training, conversion and the device all call :func:`mfcc`, :func:`windows` and
+:func:`normalise` with the :class:`FeatureParams` stored in each model's manifest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
+
+import numpy as np
+
+NORMALISATIONS = ("cmvn", "none")
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """Everything that decides the numbers a speech model sees."""
+
+    sample_rate: int = 16000
+    winlen: float = 0.025  # analysis frame, seconds
+    winstep: float = 0.01  # frame hop, seconds
+    numcep: int = 40
+    nfilt: int = 40
+    nfft: int = 512
+    lowfreq: float = 0.0
+    highfreq: float = 8000.0
+    preemph: float = 0.97
+    ceplifter: int = 22
+    append_energy: bool = True
+    winfunc: str = "hamming"
+    window_s: float = 2.0  # model input window, seconds
+    hop_s: float = 0.5  # hop between model windows, seconds
+    normalisation: str = "cmvn"  # per-window cepstral mean and variance normalisation
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0:
+            raise ValueError(f"sample_rate: expected a positive integer, got {self.sample_rate}")
+        if not 0 < self.winstep <= self.winlen:
+            raise ValueError(f"winstep: expected 0 < winstep <= winlen, got {self.winstep}")
+        if self.frame_len > self.nfft:
+            raise ValueError(f"nfft: expected >= frame length {self.frame_len}, got {self.nfft}")
+        if not 0 < self.numcep <= self.nfilt:
+            raise ValueError(f"numcep: expected 1..nfilt ({self.nfilt}), got {self.numcep}")
+        if not 0 <= self.lowfreq < self.highfreq <= self.sample_rate / 2:
+            raise ValueError(
+                f"highfreq: expected lowfreq < highfreq <= {self.sample_rate / 2}, "
+                f"got {self.lowfreq}..{self.highfreq}"
+            )
+        if self.winfunc not in ("hamming", "rect"):
+            raise ValueError(f"winfunc: expected 'hamming' or 'rect', got {self.winfunc!r}")
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(
+                f"normalisation: expected one of {NORMALISATIONS}, got {self.normalisation!r}"
+            )
+        if self.window_s < self.winlen or self.hop_s <= 0:
+            raise ValueError(
+                f"window_s/hop_s: expected window_s >= winlen and hop_s > 0, "
+                f"got {self.window_s}/{self.hop_s}"
+            )
+
+    @property
+    def frame_len(self) -> int:
+        return _round_half_up(self.winlen * self.sample_rate)
+
+    @property
+    def frame_step(self) -> int:
+        return _round_half_up(self.winstep * self.sample_rate)
+
+    @property
+    def window_frames(self) -> int:
+        """Frames in one model input window."""
+        return _round_half_up(self.window_s / self.winstep)
+
+    @property
+    def hop_frames(self) -> int:
+        return max(1, _round_half_up(self.hop_s / self.winstep))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "feature parameters") -> FeatureParams:
+        known = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {unknown}; expected {sorted(known)}")
+        missing = sorted(set(known) - set(data))
+        if missing:
+            raise ValueError(f"{where}: missing key(s) {missing}")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: {exc}") from exc
+
+
+def _round_half_up(x: float) -> int:
+    return int(math.floor(x + 0.5))
+
+
+@lru_cache(maxsize=8)
+def _tables(p: FeatureParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(window, mel filterbank^T, DCT^T with lifter, level offset) for ``p``, cached."""
+    n = p.frame_len
+    win = np.hamming(n) if p.winfunc == "hamming" else np.ones(n)
+    # Mel filterbank exactly as python_speech_features.get_filterbanks builds it.
+    def hz2mel(hz):
+        return 2595 * np.log10(1 + hz / 700.0)
+
+    def mel2hz(mel):
+        return 700 * (10 ** (mel / 2595.0) - 1)
+
+    melpoints = np.linspace(hz2mel(p.lowfreq), hz2mel(p.highfreq), p.nfilt + 2)
+    bins = np.floor((p.nfft + 1) * mel2hz(melpoints) / p.sample_rate)
+    fb = np.zeros((p.nfilt, p.nfft // 2 + 1))
+    for j in range(p.nfilt):
+        for i in range(int(bins[j]), int(bins[j + 1])):
+            fb[j, i] = (i - bins[j]) / (bins[j + 1] - bins[j])
+        for i in range(int(bins[j + 1]), int(bins[j + 2])):
+            fb[j, i] = (bins[j + 2] - i) / (bins[j + 2] - bins[j + 1])
+    # Orthonormal DCT-II, first numcep rows, with the sinusoidal lifter folded in.
+    k = np.arange(p.numcep)[:, None]
+    m = np.arange(p.nfilt)[None, :]
+    dct = np.cos(np.pi * k * (2 * m + 1) / (2 * p.nfilt)) * np.sqrt(2.0 / p.nfilt)
+    dct[0] *= np.sqrt(0.5)
+    if p.ceplifter > 0:
+        lift = 1 + (p.ceplifter / 2.0) * np.sin(np.pi * np.arange(p.numcep) / p.ceplifter)
+        dct *= lift[:, None]
+    # log-energy of a frame -> level in dB relative to full scale (pre-emphasised RMS).
+    level_offset = np.log(0.5 * np.sum(win**2))
+    return win, np.ascontiguousarray(fb.T), np.ascontiguousarray(dct.T), level_offset
+
+
+def _preemphasis(signal: np.ndarray, coeff: float, previous: float | None = None) -> np.ndarray:
+    out = np.empty_like(signal)
+    if signal.size == 0:
+        return out
+    out[0] = signal[0] if previous is None else signal[0] - coeff * previous
+    out[1:] = signal[1:] - coeff * signal[:-1]
+    return out
+
+
+def _frame_features(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
+    """MFCC rows for already pre-emphasised, un-windowed frames (n, frame_len)."""
+    win, fb_t, dct_t, _ = _tables(p)
+    spec = np.fft.rfft(frames * win, p.nfft)
+    pspec = (spec.real**2 + spec.imag**2) / p.nfft
+    energy = pspec.sum(axis=1)
+    energy = np.where(energy == 0, np.finfo(float).eps, energy)
+    feat = pspec @ fb_t
+    feat = np.where(feat == 0, np.finfo(float).eps, feat)
+    cep = np.log(feat) @ dct_t
+    if p.append_energy:
+        cep[:, 0] = np.log(energy)
+    return cep
+
+
+def _as_float64(signal: np.ndarray) -> np.ndarray:
+    x = np.asarray(signal)
+    if x.ndim != 1:
+        raise ValueError(f"signal: expected a mono 1-D array, got shape {x.shape}")
+    return x.astype(np.float64, copy=False)
+
+
+def mfcc(signal: np.ndarray, p: FeatureParams) -> np.ndarray:
+    """MFCC frames (n_frames, numcep) float32 of a mono float signal in [-1, 1].
+
+    Equal to ``python_speech_features.mfcc(signal, p.sample_rate, p.winlen, p.winstep,
+    p.numcep, p.nfilt, p.nfft, p.lowfreq, p.highfreq, p.preemph, p.ceplifter,
+    p.append_energy, winfunc=numpy.hamming)``.
+    """
+    x = _preemphasis(_as_float64(signal), p.preemph)
+    n, step = p.frame_len, p.frame_step
+    numframes = 1 if len(x) <= n else 1 + int(math.ceil((len(x) - n) / step))
+    padded = np.concatenate([x, np.zeros((numframes - 1) * step + n - len(x))])
+    idx = np.arange(n)[None, :] + step * np.arange(numframes)[:, None]
+    return _frame_features(padded[idx], p).astype(np.float32)
+
+
+def frame_levels_db(feats: np.ndarray, p: FeatureParams) -> np.ndarray:
+    """Per-frame level in dBFS (pre-emphasised RMS) from the log-energy coefficient."""
+    if not p.append_energy:
+        raise ValueError("frame_levels_db needs append_energy=True feature parameters")
+    *_, offset = _tables(p)
+    return (feats[:, 0].astype(np.float64) - offset) * (10.0 / math.log(10.0))
+
+
+class StreamingMFCC:
+    """Incremental MFCC over audio blocks: frame-for-frame equal to :func:`mfcc`.
+
+    ``push(block)`` returns the frames completed by ``block``; ``flush()`` returns the
+    zero-padded tail frame that :func:`mfcc` would add at the end of a finite signal.
+    """
+
+    def __init__(self, p: FeatureParams) -> None:
+        self.p = p
+        self.reset()
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        x = _as_float64(block)
+        if x.size == 0:
+            return np.zeros((0, self.p.numcep), np.float32)
+        y = _preemphasis(x, self.p.preemph, self._last)
+        self._last = float(x[-1])
+        self._buf = np.concatenate([self._buf, y])
+        n, step = self.p.frame_len, self.p.frame_step
+        count = 0 if len(self._buf) < n else 1 + (len(self._buf) - n) // step
+        if count == 0:
+            return np.zeros((0, self.p.numcep), np.float32)
+        idx = np.arange(n)[None, :] + step * np.arange(count)[:, None]
+        out = _frame_features(self._buf[idx], self.p).astype(np.float32)
+        self._buf = self._buf[count * step :]
+        self._emitted_any = True
+        return out
+
+    def flush(self) -> np.ndarray:
+        """Frames for the tail as :func:`mfcc` pads it; resets the stream."""
+        n = self.p.frame_len
+        step = self.p.frame_step
+        tail = self._buf
+        emitted = self._emitted_any
+        self.reset()
+        # mfcc() ends with frames starting every `step` until one covers the end.
+        if emitted and len(tail) <= n - step:
+            return np.zeros((0, self.p.numcep), np.float32)
+        if tail.size == 0:
+            return np.zeros((0, self.p.numcep), np.float32)
+        padded = np.concatenate([tail, np.zeros(n - len(tail))])
+        return _frame_features(padded[None, :], self.p).astype(np.float32)
+
+    def reset(self) -> None:
+        self._buf = np.zeros(0)
+        self._last: float | None = None  # last raw sample, for pre-emphasis across blocks
+        self._emitted_any = False
+
+
+def windows(feats: np.ndarray, p: FeatureParams) -> np.ndarray:
+    """Cut MFCC frames into model windows (n_windows, window_frames, numcep).
+
+    Windows start every ``hop_frames``; the last window is aligned to the end so no
+    speech at the tail is lost.  A clip shorter than one window is repeated (tiled) to
+    fill it, so the model never sees padding it was not trained on.
+    """
+    t, hop = p.window_frames, p.hop_frames
+    n = feats.shape[0]
+    if n == 0:
+        raise ValueError("no audio frames to window")
+    if n < t:
+        feats = np.resize(feats, (t, feats.shape[1]))  # tiles rows
+        n = t
+    starts = list(range(0, n - t + 1, hop))
+    if starts[-1] != n - t:
+        starts.append(n - t)
+    return np.stack([feats[s : s + t] for s in starts]).astype(np.float32)
+
+
+def normalise(win: np.ndarray, p: FeatureParams) -> np.ndarray:
+    """Per-window normalisation as the model was trained with; works on (..., T, C)."""
+    if p.normalisation == "none":
+        return win.astype(np.float32, copy=False)
+    mean = win.mean(axis=-2, keepdims=True)
+    std = win.std(axis=-2, keepdims=True)
+    return ((win - mean) / (std + 1e-5)).astype(np.float32)

@@ -1,0 +1,137 @@
+"""Audio sources: decoded files and the microphone (sounddevice), as float32 mono.
+
+Nothing here writes audio anywhere: blocks go to the feature extractor in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = (".wav", ".flac")
+
+
+class AudioFileError(ValueError):
+    """An audio file that cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+def load_audio(path: Path | str, sample_rate: int) -> np.ndarray:
+    """Decode a WAV/FLAC file to float32 mono in [-1, 1] at ``sample_rate``.
+
+    Multi-channel audio is averaged to mono. A different sample rate is an error
+    (resampling would change the features the model was trained on); convert with
+    e.g. ``sox in.wav -r 16000 out.wav``.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.exists():
+        raise AudioFileError(path, "file not found")
+    if path.is_dir():
+        raise AudioFileError(path, "is a directory, expected an audio file")
+    if path.stat().st_size == 0:
+        raise AudioFileError(path, "empty file (0 bytes)")
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError) as exc:
+        raise AudioFileError(path, f"not a readable WAV/FLAC audio file ({exc})") from None
+    if info.samplerate != sample_rate:
+        raise AudioFileError(
+            path,
+            f"sample rate {info.samplerate} Hz, expected {sample_rate} Hz "
+            f"(convert with: sox '{path.name}' -r {sample_rate} out.wav)",
+        )
+    try:
+        data, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as exc:
+        raise AudioFileError(path, f"truncated or corrupt audio ({exc})") from None
+    if data.shape[0] == 0:
+        raise AudioFileError(path, "no audio samples in file")
+    if info.frames > 0 and data.shape[0] < info.frames:
+        raise AudioFileError(
+            path, f"truncated audio: header says {info.frames} samples, decoded {data.shape[0]}"
+        )
+    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def iter_audio_files(paths: list[Path | str]) -> Iterator[Path]:
+    """Files given, and WAV/FLAC files found recursively in folders given, sorted."""
+    for p in map(Path, paths):
+        if p.is_dir():
+            yield from sorted(q for q in p.rglob("*") if q.suffix.lower() in AUDIO_SUFFIXES)
+        else:
+            yield p
+
+
+def file_blocks(path: Path | str, sample_rate: int, block_s: float = 0.1) -> Iterator[np.ndarray]:
+    """A file as a stream of blocks, like the microphone gives (for tests and demos)."""
+    x = load_audio(path, sample_rate)
+    n = max(1, int(round(block_s * sample_rate)))
+    for i in range(0, len(x), n):
+        yield x[i : i + n]
+
+
+def find_input_device(name: str | None) -> int | None:
+    """Index of the first input device whose name contains ``name`` (case-insensitive).
+
+    Indexes differ between a login shell and systemd, so the config names the device.
+    ``None`` means the system default. Raises LookupError listing the inputs seen.
+    """
+    if not name:
+        return None
+    import sounddevice as sd
+
+    devices = sd.query_devices()
+    inputs = [(i, d["name"]) for i, d in enumerate(devices) if d["max_input_channels"] > 0]
+    for i, dname in inputs:
+        if name.lower() in dname.lower():
+            return i
+    raise LookupError(
+        f"audio input device {name!r} not found; inputs are: "
+        + (", ".join(repr(n) for _, n in inputs) or "none")
+    )
+
+
+def microphone_blocks(
+    device: str | None, sample_rate: int, block_s: float = 0.1, stop=None
+) -> Iterator[np.ndarray]:
+    """Blocks of float32 mono audio from the microphone until ``stop()`` is true."""
+    import queue
+
+    import sounddevice as sd
+
+    q: queue.Queue[np.ndarray] = queue.Queue(maxsize=50)
+
+    def callback(indata, frames, time_info, status):  # runs on PortAudio's thread
+        if status:
+            log.debug("audio input status: %s", status)
+        try:
+            q.put_nowait(indata[:, 0].copy())
+        except queue.Full:
+            log.warning("audio queue full: dropping a block")
+
+    index = find_input_device(device)
+    with sd.InputStream(
+        device=index,
+        channels=1,
+        samplerate=sample_rate,
+        dtype="float32",
+        blocksize=int(round(block_s * sample_rate)),
+        callback=callback,
+    ):
+        while stop is None or not stop():
+            try:
+                yield q.get(timeout=0.5)
+            except queue.Empty:
+                continue

@@ -1,0 +1,111 @@
+"""Speech emotion: audio → MFCC windows → voice gate → int8 model → clip result.
+
+:func:`prepare_clip` and :func:`aggregate` are the same functions the training
+evaluation uses, so reported accuracy is what the device does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.audio import features as F
+from edge.audio.vad import VadParams, is_voiced
+from edge.labels import confidence, expected_va
+from edge.manifest import ModelError
+from edge.runtime import TFLiteModel
+
+
+@dataclass(frozen=True)
+class SpeechResult:
+    label: str | None  # None: no voiced window, no guess
+    probabilities: dict[str, float]
+    valence: float | None
+    arousal: float | None
+    confidence: float
+    windows: int
+    voiced_windows: int
+    extra: dict = field(default_factory=dict)
+
+
+def window_levels(feats: np.ndarray, p: F.FeatureParams) -> np.ndarray:
+    """Per-window frame levels (n_windows, window_frames), cut like :func:`F.windows`."""
+    levels = F.frame_levels_db(feats, p)[:, None]
+    return F.windows(levels, p)[..., 0]
+
+
+def prepare_clip(
+    signal: np.ndarray, p: F.FeatureParams, vad: VadParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """(normalised model windows, voiced mask) for a whole clip."""
+    feats = F.mfcc(signal, p)
+    raw = F.windows(feats, p)
+    voiced = np.array([is_voiced(lv, vad) for lv in window_levels(feats, p)], dtype=bool)
+    return F.normalise(raw, p), voiced
+
+
+def aggregate(window_probs: np.ndarray, voiced: np.ndarray) -> np.ndarray | None:
+    """Clip probabilities: the mean over voiced windows; None when none is voiced."""
+    if window_probs.shape[0] == 0 or not voiced.any():
+        return None
+    mean = window_probs[voiced].mean(axis=0)
+    return mean / max(float(mean.sum()), 1e-12)
+
+
+def check_feature_params(model: TFLiteModel, sample_rate: int | None = None) -> F.FeatureParams:
+    """The model's feature parameters, refusing any the device cannot honour."""
+    where = f"{model.path}: manifest field 'features'"
+    try:
+        p = F.FeatureParams.from_dict(model.manifest.features, where)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from exc
+    expected = (p.window_frames, p.numcep)
+    if tuple(model.input_shape[1:]) != expected:
+        raise ModelError(
+            f"{where}: window_s/winstep/numcep give input {expected}, "
+            f"but the model takes {tuple(model.input_shape[1:])}"
+        )
+    if sample_rate is not None and p.sample_rate != sample_rate:
+        raise ModelError(
+            f"{where}: sample_rate {p.sample_rate} Hz, but the device captures {sample_rate} Hz"
+        )
+    return p
+
+
+class SpeechRecogniser:
+    """Classifies clips or single windows with a verified speech model."""
+
+    def __init__(
+        self, model: TFLiteModel, vad: VadParams | None = None, sample_rate: int | None = None
+    ) -> None:
+        if model.manifest.modality != "speech":
+            raise ModelError(f"{model.path}: not a speech model")
+        self.model = model
+        self.params = check_feature_params(model, sample_rate)
+        self.vad = vad or VadParams()
+        self.labels = model.manifest.labels
+
+    def result(self, probs: np.ndarray | None, windows: int, voiced: int) -> SpeechResult:
+        if probs is None:
+            return SpeechResult(None, {}, None, None, 0.0, windows, voiced)
+        pd = {lab: float(p) for lab, p in zip(self.labels, probs)}
+        v, a = expected_va(pd)
+        label = self.labels[int(np.argmax(probs))]
+        return SpeechResult(label, pd, v, a, confidence(pd), windows, voiced)
+
+    def classify_clip(self, signal: np.ndarray) -> SpeechResult:
+        x, voiced = prepare_clip(signal, self.params, self.vad)
+        probs = self.model.predict(x[voiced]) if voiced.any() else np.zeros((0, len(self.labels)))
+        full = np.zeros((x.shape[0], len(self.labels)), np.float32)
+        full[voiced] = probs
+        return self.result(aggregate(full, voiced), int(x.shape[0]), int(voiced.sum()))
+
+    def classify_window(self, feats_window: np.ndarray) -> SpeechResult:
+        """One raw MFCC window (window_frames, numcep), e.g. from the streaming path."""
+        p = self.params
+        levels = F.frame_levels_db(feats_window, p)
+        if not is_voiced(levels, self.vad):
+            return self.result(None, 1, 0)
+        probs = self.model.predict(F.normalise(feats_window[None], p))[0]
+        return self.result(probs, 1, 1)

@@ -1,0 +1,405 @@
+"""The on-device track catalogue: an embedded SQLite store plus CSV import.
+
+Each track has a ``uri`` (what a player plays), ``title``, ``artist`` and a position
+in arousal/valence space, ``valence`` and ``arousal`` in [-1, 1], with optional
+``duration_s`` and ``genre``.  Plays and listener feedback live in the same file.
+
+URI schemes the catalogue stores (they are opaque keys to it; the player decides):
+
+- ``spotify:track:<id>``: a Spotify track (the Spotify-features CSV layout);
+- ``file:///path/song.flac``, ``http(s)://…``: local files and streams (generic CSV);
+- ``search:<Artist> - <Title>[#<tag>]``: no playable URI is known; a player that can
+  play by search text (e.g. Music Assistant's ``play_media`` with a Home Assistant
+  media player) should search for the text between ``search:`` and ``#``.  The
+  optional ``#<tag>`` keeps two source rows for the same song distinct (PMEmo has a
+  few songs twice, e.g. ``#pmemo-90``).  :func:`search_text` extracts the text.
+
+CSV import (:meth:`Catalog.import_csv`) is all-or-nothing: the whole file is parsed
+and validated first, and written in one transaction, so a bad file leaves the
+catalogue exactly as it was.  Errors name the file, line and column.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+import sqlite3
+import string
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+STARTER_CATALOGUE = Path(__file__).resolve().parent / "data" / "starter_catalogue.csv"
+FEEDBACK_KINDS: tuple[str, ...] = ("like", "skip", "dislike")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tracks (
+    uri TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    artist TEXT NOT NULL,
+    valence REAL NOT NULL CHECK (valence BETWEEN -1 AND 1),
+    arousal REAL NOT NULL CHECK (arousal BETWEEN -1 AND 1),
+    duration_s REAL,
+    genre TEXT
+);
+CREATE TABLE IF NOT EXISTS plays (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    uri TEXT NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    uri TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('like', 'skip', 'dislike')),
+    ts REAL NOT NULL
+);
+"""
+
+
+class CatalogError(ValueError):
+    """A catalogue problem the user can fix; the message names file, line and column."""
+
+
+@dataclass(frozen=True)
+class Track:
+    """One playable track placed in arousal/valence space ([-1, 1]²)."""
+
+    uri: str
+    title: str
+    artist: str
+    valence: float
+    arousal: float
+    duration_s: float | None = None
+    genre: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "uri": self.uri,
+            "title": self.title,
+            "artist": self.artist,
+            "valence": round(self.valence, 4),
+            "arousal": round(self.arousal, 4),
+            "duration_s": self.duration_s,
+            "genre": self.genre,
+        }
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """How one CSV layout's columns become a :class:`Track`.
+
+    ``uri`` is a ``str.format`` template over the row's columns (``"{uri}"``,
+    ``"spotify:track:{id}"``).  With ``unit_scale`` the valence/arousal columns are in
+    [0, 1] and are mapped to [-1, 1] by ``2x − 1``.  ``duration_scale`` converts the
+    duration column to seconds (Spotify gives milliseconds).
+    """
+
+    uri: str
+    title: str
+    artist: str
+    valence: str
+    arousal: str
+    unit_scale: bool = False
+    duration: str | None = None
+    duration_scale: float = 1.0
+    genre: str | None = None
+
+    def required_columns(self) -> list[str]:
+        return [*_template_fields(self.uri), self.title, self.artist, self.valence, self.arousal]
+
+
+def _template_fields(template: str) -> list[str]:
+    return [f for _, f, _, _ in string.Formatter().parse(template) if f]
+
+
+#: The CSV layouts ``import_csv`` knows by name.
+FORMATS: dict[str, ColumnMapping] = {
+    # Spotify audio features (e.g. data_moods.csv): energy is the arousal proxy.
+    "spotify": ColumnMapping(
+        uri="spotify:track:{id}", title="name", artist="artist", valence="valence",
+        arousal="energy", unit_scale=True, duration="length", duration_scale=0.001,
+    ),
+    # PMEmo static annotations (pmemo_static_va.csv): mean human ratings in [0, 1].
+    "pmemo": ColumnMapping(
+        uri="search:{artist} - {title}#pmemo-{musicId}", title="title", artist="artist",
+        valence="valence", arousal="arousal", unit_scale=True,
+    ),
+    # uri,title,artist,valence,arousal[,duration,genre] already in [-1, 1].
+    "generic": ColumnMapping(
+        uri="{uri}", title="title", artist="artist", valence="valence",
+        arousal="arousal", duration="duration", genre="genre",
+    ),
+}
+
+
+def search_uri(artist: str, title: str, tag: str | None = None) -> str:
+    """``search:<artist> - <title>[#tag]`` for a track with no playable URI.
+
+    The search text runs to the last ``#``, so a text that itself holds a ``#`` always
+    gets a (possibly empty) tag.
+    """
+    text = f"{artist} - {title}"
+    return f"search:{text}#{tag}" if tag or "#" in text else f"search:{text}"
+
+
+def search_text(uri: str) -> str | None:
+    """The search text of a ``search:`` URI (up to its last ``#``), else None."""
+    if not uri.startswith("search:"):
+        return None
+    return uri[len("search:"):].rsplit("#", 1)[0]
+
+def default_db_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$MOODEDGE_STATE_DIR/catalogue.sqlite``, else ~/.local/share/moodedge/catalogue.sqlite."""
+    env = os.environ if env is None else env
+    state = env.get("MOODEDGE_STATE_DIR")
+    base = Path(state) if state else Path.home() / ".local" / "share" / "moodedge"
+    return base / "catalogue.sqlite"
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        start = data.rfind(b"\n", 0, e.start) + 1
+        prefix = data[start:e.start].decode("utf-8", "replace")
+        field_no = len(next(csv.reader([prefix]))) - 1 if prefix else 0
+        header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8", "replace")]), [])
+        column = repr(header[field_no]) if line > 1 and field_no < len(header) else field_no + 1
+        raise CatalogError(
+            f"{path}: line {line}, column {column} (byte {e.start - start + 1}): not valid "
+            f"UTF-8 (byte 0x{data[e.start]:02x}); save the file as UTF-8"
+        ) from None
+
+
+def _number(
+    raw: str | None, where: str, column: str, lo: float, hi: float, *, optional: bool = False
+) -> float | None:
+    text = (raw or "").strip()
+    if not text:
+        if optional:
+            return None
+        raise CatalogError(f"{where}, column {column!r}: missing value")
+    try:
+        x = float(text)
+    except ValueError:
+        raise CatalogError(f"{where}, column {column!r}: {text!r} is not a number") from None
+    if not math.isfinite(x) or not lo <= x <= hi:
+        raise CatalogError(f"{where}, column {column!r}: {text} is outside [{lo:g}, {hi:g}]")
+    return x
+
+
+def parse_csv(path: str | Path, mapping: ColumnMapping) -> list[Track]:
+    """Read and validate every row of a CSV file; :class:`CatalogError` on the first problem."""
+    path = Path(path)
+    text = _decode(path)
+    if not text.strip():
+        raise CatalogError(f"{path}: the file is empty (no header, no tracks)")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    missing = [c for c in mapping.required_columns() if c not in header]
+    if missing:
+        fits = [n for n, m in FORMATS.items() if all(c in header for c in m.required_columns())]
+        hint = f" (it looks like --format {fits[0]})" if fits else ""
+        raise CatalogError(
+            f"{path}: line 1: missing column(s) {missing}; the header has {list(header)}{hint}"
+        )
+    lo = 0.0 if mapping.unit_scale else -1.0
+    uri_cols = _template_fields(mapping.uri)
+    tracks: list[Track] = []
+    seen: dict[str, int] = {}
+    for row in reader:
+        where = f"{path}: line {reader.line_num}"
+        if None in row:
+            raise CatalogError(f"{where}: more fields than the header has columns")
+        v = _number(row.get(mapping.valence), where, mapping.valence, lo, 1.0)
+        a = _number(row.get(mapping.arousal), where, mapping.arousal, lo, 1.0)
+        assert v is not None and a is not None
+        if mapping.unit_scale:
+            v, a = 2.0 * v - 1.0, 2.0 * a - 1.0
+        for col in uri_cols:
+            if not (row.get(col) or "").strip():
+                raise CatalogError(f"{where}, column {col!r}: missing value (needed for the URI)")
+        uri = mapping.uri.format_map({k: (val or "").strip() for k, val in row.items()})
+        if uri in seen:
+            raise CatalogError(
+                f"{where}, column {'/'.join(uri_cols)!r}: duplicate URI {uri!r} "
+                f"(first on line {seen[uri]})"
+            )
+        seen[uri] = reader.line_num
+        duration = None
+        if mapping.duration and mapping.duration in header:
+            duration = _number(row.get(mapping.duration), where, mapping.duration, 0.0, math.inf,
+                               optional=True)
+            duration = None if duration is None else duration * mapping.duration_scale
+        genre = ((row.get(mapping.genre) or "").strip() or None) if mapping.genre else None
+        tracks.append(Track(uri, (row[mapping.title] or "").strip(),
+                            (row[mapping.artist] or "").strip(), v, a, duration, genre))
+    if not tracks:
+        raise CatalogError(f"{path}: no tracks (the file has a header but no rows)")
+    return tracks
+
+
+@dataclass(frozen=True)
+class CatalogSnapshot:
+    """Track positions as arrays for vectorised ranking, taken at one ``version``.
+
+    ``va`` is (n, 2) float64 (valence, arousal), and ``valence``/``arousal`` the same
+    as contiguous columns (faster to scan); ``artist_ids`` (n,) int64 numbers the
+    artists (case-folded); ``feedback`` (n,) float64 sums feedback values per track.
+    """
+
+    version: int
+    tracks: tuple[Track, ...]
+    va: np.ndarray
+    valence: np.ndarray
+    arousal: np.ndarray
+    artist_ids: np.ndarray
+    feedback: np.ndarray
+    index: Mapping[str, int]
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+
+#: Value of one feedback event for ranking: likes pull, skips and dislikes push.
+FEEDBACK_VALUE: dict[str, float] = {"like": 1.0, "skip": -0.5, "dislike": -1.5}
+
+
+class Catalog:
+    """A SQLite-backed catalogue.  ``Catalog(":memory:")`` works for tests.
+
+    The A/V arrays are loaded once into a :class:`CatalogSnapshot` and cached until
+    an import or feedback changes them.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path)
+        self._db.executescript(_SCHEMA)
+        self._version = 0
+        self._snapshot: CatalogSnapshot | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _changed(self) -> None:
+        self._version += 1
+        self._snapshot = None
+
+    # -- tracks ----------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM tracks").fetchone()[0])
+
+    def add_tracks(self, tracks: Iterable[Track]) -> int:
+        """Insert or replace tracks (by URI) in one transaction; returns how many."""
+        rows = [(t.uri, t.title, t.artist, float(t.valence), float(t.arousal),
+                 t.duration_s, t.genre) for t in tracks]
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO tracks VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+            )
+        self._changed()
+        return len(rows)
+
+    def import_csv(self, path: str | Path, fmt: str | ColumnMapping = "generic") -> int:
+        """Import a CSV in a named layout (``FORMATS``) or a :class:`ColumnMapping`.
+
+        All-or-nothing; tracks whose URI is already in the catalogue are replaced.
+        Returns the number of tracks imported.
+        """
+        if isinstance(fmt, str):
+            if fmt not in FORMATS:
+                raise CatalogError(f"unknown format {fmt!r}; choose one of {sorted(FORMATS)}")
+            fmt = FORMATS[fmt]
+        n = self.add_tracks(parse_csv(path, fmt))
+        log.info("imported %d tracks from %s", n, path)
+        return n
+
+    def ensure_tracks(self, starter: str | Path = STARTER_CATALOGUE) -> int:
+        """Import the starter catalogue if the catalogue is empty; returns the track count."""
+        if len(self) == 0:
+            self.import_csv(starter, "generic")
+        return len(self)
+
+    def get(self, uri: str) -> Track | None:
+        row = self._db.execute("SELECT * FROM tracks WHERE uri = ?", (uri,)).fetchone()
+        return Track(*row) if row else None
+
+    def tracks(self) -> list[Track]:
+        return [Track(*r) for r in self._db.execute("SELECT * FROM tracks ORDER BY uri")]
+
+    def snapshot(self) -> CatalogSnapshot:
+        """Cached arrays of every track; rebuilt after an import or new feedback."""
+        if self._snapshot is None:
+            self._snapshot = self._build_snapshot()
+        return self._snapshot
+
+    def _build_snapshot(self) -> CatalogSnapshot:
+        tracks = tuple(self.tracks())
+        n = len(tracks)
+        va = np.array([(t.valence, t.arousal) for t in tracks], dtype=np.float64).reshape(n, 2)
+        artist_index: dict[str, int] = {}
+        artist_ids = np.array(
+            [artist_index.setdefault(t.artist.casefold(), len(artist_index)) for t in tracks],
+            dtype=np.int64,
+        )
+        index = {t.uri: i for i, t in enumerate(tracks)}
+        feedback = np.zeros(n, dtype=np.float64)
+        for uri, kind, count in self._db.execute(
+            "SELECT uri, kind, COUNT(*) FROM feedback GROUP BY uri, kind"
+        ):
+            if uri in index:
+                feedback[index[uri]] += FEEDBACK_VALUE[kind] * count
+        v, a = np.ascontiguousarray(va[:, 0]), np.ascontiguousarray(va[:, 1])
+        return CatalogSnapshot(self._version, tracks, va, v, a, artist_ids, feedback, index)
+
+    # -- plays and feedback ----------------------------------------------------
+    def record_play(self, uri: str, ts: float | None = None) -> None:
+        """Remember that ``uri`` was played (for the no-repeat window)."""
+        with self._db:
+            self._db.execute("INSERT INTO plays (uri, ts) VALUES (?, ?)",
+                             (uri, time.time() if ts is None else float(ts)))
+
+    def recent_plays(self, limit: int) -> list[str]:
+        """URIs of the last ``limit`` plays, newest first (repeats included)."""
+        if limit <= 0:
+            return []
+        rows = self._db.execute("SELECT uri FROM plays ORDER BY id DESC LIMIT ?", (int(limit),))
+        return [r[0] for r in rows]
+
+    def record_feedback(self, uri: str, kind: str, ts: float | None = None) -> None:
+        """Store ``like``/``skip``/``dislike`` for a catalogued track."""
+        if kind not in FEEDBACK_KINDS:
+            raise CatalogError(f"unknown feedback {kind!r}; choose one of {list(FEEDBACK_KINDS)}")
+        if self.get(uri) is None:
+            raise CatalogError(f"feedback for unknown track {uri!r}")
+        with self._db:
+            self._db.execute("INSERT INTO feedback (uri, kind, ts) VALUES (?, ?, ?)",
+                             (uri, kind, time.time() if ts is None else float(ts)))
+        self._changed()
+
+    def feedback_counts(self, uri: str) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT kind, COUNT(*) FROM feedback WHERE uri = ? GROUP BY kind", (uri,)
+        )
+        return {k: int(c) for k, c in rows}
+

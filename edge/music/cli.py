@@ -1,0 +1,113 @@
+"""``edge-cli catalog import`` and ``edge-cli recommend``: parsing and printing only.
+
+``edge.cli`` calls :func:`add_commands` with its argparse subparsers; each command
+sets ``func`` to a handler ``(args) -> int`` (exit code).  Errors go to stderr with a
+non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from edge.music.catalog import FORMATS, Catalog, CatalogError, default_db_path
+from edge.music.recommend import Policy, Recommender
+
+
+def _unit(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not -1.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is outside [-1, 1]")
+    return x
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", type=Path, default=None,
+                   help="catalogue file (default: $MOODEDGE_STATE_DIR/catalogue.sqlite "
+                        "or ~/.local/share/moodedge/catalogue.sqlite)")
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``catalog import`` and ``recommend`` to an argparse subparsers object."""
+    cat = subparsers.add_parser("catalog", help="manage the music catalogue")
+    cat_sub = cat.add_subparsers(dest="catalog_command", required=True)
+    imp = cat_sub.add_parser("import", help="import tracks from a CSV file (all or nothing)")
+    imp.add_argument("file", type=Path, help="CSV file")
+    imp.add_argument("--format", choices=sorted(FORMATS), default="generic",
+                     help="column layout: spotify (valence/energy in [0,1], id), pmemo, "
+                          "or generic (uri,title,artist,valence,arousal[,duration,genre] "
+                          "in [-1,1]); default generic")
+    _add_db(imp)
+    imp.set_defaults(func=cmd_import)
+
+    rec = subparsers.add_parser("recommend", help="recommend tracks for a mood")
+    rec.add_argument("--valence", type=_unit, required=True, help="current valence in [-1, 1]")
+    rec.add_argument("--arousal", type=_unit, required=True, help="current arousal in [-1, 1]")
+    rec.add_argument("--policy", choices=[p.value for p in Policy], default=None,
+                     help="match (default), uplift, calm, or target")
+    rec.add_argument("--target-valence", type=_unit, default=None)
+    rec.add_argument("--target-arousal", type=_unit, default=None)
+    rec.add_argument("-n", type=_positive, default=5, help="how many tracks (default 5)")
+    rec.add_argument("--json", action="store_true", help="print JSON")
+    _add_db(rec)
+    rec.set_defaults(func=cmd_recommend)
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    db = args.db or default_db_path()
+    try:
+        with Catalog(db) as catalog:
+            n = catalog.import_csv(args.file, args.format)
+            total = len(catalog)
+    except (CatalogError, OSError) as e:
+        return _fail(str(e))
+    print(f"imported {n} tracks from {args.file} into {db} ({total} tracks in all)")
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    has_target = args.target_valence is not None or args.target_arousal is not None
+    if has_target and (args.target_valence is None or args.target_arousal is None):
+        return _fail("give both --target-valence and --target-arousal")
+    policy = args.policy or (Policy.TARGET.value if has_target else Policy.MATCH.value)
+    target = (args.target_valence, args.target_arousal) if has_target else None
+    db = args.db or default_db_path()
+    try:
+        with Catalog(db) as catalog:
+            if len(catalog) == 0:
+                n = catalog.ensure_tracks()
+                print(f"note: {db} was empty; imported the starter catalogue ({n} tracks)",
+                      file=sys.stderr)
+            recs = Recommender(catalog).recommend(
+                (args.valence, args.arousal), policy, args.n, target=target
+            )
+    except (CatalogError, ValueError, OSError) as e:
+        return _fail(str(e))
+    if args.json:
+        print(json.dumps([r.to_dict() for r in recs], indent=2))
+        return 0
+    for i, r in enumerate(recs, 1):
+        t, why = r.track, r.reason
+        print(f"{i:2d}. {t.artist} - {t.title}  (v={t.valence:+.2f} a={t.arousal:+.2f})  "
+              f"step {why['step']}/{why['steps']} d={why['distance']:.3f}  {t.uri}")
+    return 0

@@ -1,0 +1,276 @@
+"""Choosing tracks in arousal/valence space: policies, iso-principle paths, feedback.
+
+Policies:
+
+- ``match``: tracks near the current mood (every pick aims at the mood itself);
+- ``uplift``: toward ``CIRCUMPLEX["happy"]`` (positive, energetic);
+- ``calm``: toward ``CIRCUMPLEX["calm"]`` (positive, low arousal);
+- ``target``: toward any point the caller gives.
+
+Every non-``match`` policy follows the music-therapy *iso principle*: the first track
+sits at the listener's current mood, and each next one moves at most ``step`` (A/V
+units, Euclidean) toward the target, which the path reaches exactly and then holds
+(:func:`plan_path`).
+
+Ranking of candidate tracks ``i`` for waypoint ``p`` is vectorised over the whole
+catalogue:
+
+    cost_i = |va_i − p| − bias_i
+
+``bias_i`` (A/V units, positive favours the track) is listener feedback on the track
+itself plus feedback on its neighbours, spread with a Gaussian kernel:
+
+    bias_i = feedback_weight · tanh(f_i)
+             + neighbour_weight · tanh(Σ_{j≠i} f_j · exp(−|va_i − va_j|² / (2 σ²)))
+
+where ``f_j`` sums feedback values on track j (like +1, skip −0.5, dislike −1.5) and
+σ = ``feedback_radius``.  Tracks among the last ``repeat_window`` plays, or already
+chosen in this batch, are excluded; so are artists among the last ``artist_window``
+plays and picks.  When the constraints leave nothing, they are relaxed in that order
+(artist first) and the reason says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from edge.labels import CIRCUMPLEX
+from edge.music.catalog import Catalog, CatalogError, CatalogSnapshot, Track
+
+Point = tuple[float, float]
+
+
+class Policy(str, Enum):
+    MATCH = "match"
+    UPLIFT = "uplift"
+    CALM = "calm"
+    TARGET = "target"
+
+
+#: Where the named non-``match`` policies lead.
+POLICY_TARGETS: dict[Policy, Point] = {
+    Policy.UPLIFT: CIRCUMPLEX["happy"],
+    Policy.CALM: CIRCUMPLEX["calm"],
+}
+
+
+@dataclass(frozen=True)
+class RecommenderParams:
+    """Recommender settings with documented defaults.
+
+    - ``step`` (0.25): largest A/V distance between consecutive waypoints.
+    - ``repeat_window`` (50): no track among the last N plays is chosen again.
+    - ``artist_window`` (3): no artist among the last N plays/picks is chosen again.
+    - ``feedback_weight`` (0.3): A/V distance that saturated feedback on a track itself
+      adds (dislikes, skips) to or removes (likes) from its cost.
+    - ``neighbour_weight`` (0.1): the same for feedback on nearby tracks.
+    - ``feedback_radius`` (0.15): σ of the Gaussian spreading feedback to nearby tracks.
+    """
+
+    step: float = 0.25
+    repeat_window: int = 50
+    artist_window: int = 3
+    feedback_weight: float = 0.3
+    neighbour_weight: float = 0.1
+    feedback_radius: float = 0.15
+
+    def __post_init__(self) -> None:
+        if not self.step > 0:
+            raise ValueError("RecommenderParams.step must be > 0")
+        if self.repeat_window < 0 or self.artist_window < 0:
+            raise ValueError("RecommenderParams windows must be >= 0")
+        if not self.feedback_radius > 0:
+            raise ValueError("RecommenderParams.feedback_radius must be > 0")
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A chosen track and a short machine-readable reason (policy, step, distance, …)."""
+
+    track: Track
+    reason: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"track": self.track.to_dict(), "reason": dict(self.reason)}
+
+
+def _point(p: Sequence[float], name: str) -> Point:
+    if len(p) != 2:
+        raise ValueError(f"{name} must be (valence, arousal)")
+    v, a = float(p[0]), float(p[1])
+    if not (-1.0 <= v <= 1.0 and -1.0 <= a <= 1.0):
+        raise ValueError(f"{name} must lie in [-1, 1]², got ({v}, {a})")
+    return v, a
+
+
+def plan_path(start: Sequence[float], target: Sequence[float], step: float) -> list[Point]:
+    """Waypoints from ``start`` to ``target``, each at most ``step`` from the last.
+
+    The first waypoint is ``start``, the last is exactly ``target``; there are
+    ``1 + ceil(|target − start| / step)`` of them, evenly spaced on the segment.
+    """
+    if not step > 0:
+        raise ValueError("step must be > 0")
+    (sv, sa), (tv, ta) = _point(start, "start"), _point(target, "target")
+    dist = math.hypot(tv - sv, ta - sa)
+    k = math.ceil(dist / step - 1e-12)
+    if k <= 0:
+        return [(tv, ta)]
+    return [(sv + (tv - sv) * i / k, sa + (ta - sa) * i / k) for i in range(k)] + [(tv, ta)]
+
+
+def resolve_target(policy: Policy | str, mood: Point, target: Sequence[float] | None) -> Point:
+    """The point a policy leads to: the mood for ``match``, a table entry, or ``target``."""
+    policy = Policy(policy)
+    if policy is Policy.TARGET:
+        if target is None:
+            raise ValueError("policy 'target' needs a target (valence, arousal)")
+        return _point(target, "target")
+    if target is not None:
+        raise ValueError(f"a target point only applies to policy 'target', not {policy.value!r}")
+    return mood if policy is Policy.MATCH else POLICY_TARGETS[policy]
+
+
+def feedback_bias(snapshot: CatalogSnapshot, params: RecommenderParams) -> np.ndarray:
+    """Per-track feedback bias in A/V units (formula in the module docstring)."""
+    f = snapshot.feedback
+    nz = np.flatnonzero(f)
+    if nz.size == 0:
+        return np.zeros(len(snapshot), dtype=np.float64)
+    x, y = snapshot.va, snapshot.va[nz]
+    d2 = np.sum(x * x, axis=1)[:, None] + np.sum(y * y, axis=1)[None, :] - 2.0 * (x @ y.T)
+    kernel = np.exp(-np.maximum(d2, 0.0) / (2.0 * params.feedback_radius**2))
+    neighbours = kernel @ f[nz] - f  # the track's own kernel entry is exp(0) = 1
+    return params.feedback_weight * np.tanh(f) + params.neighbour_weight * np.tanh(neighbours)
+
+
+def _round(x: float) -> float:
+    return round(float(x), 4)
+
+
+def recommend(
+    snapshot: CatalogSnapshot,
+    mood: Sequence[float],
+    policy: Policy | str = Policy.MATCH,
+    n: int = 5,
+    *,
+    target: Sequence[float] | None = None,
+    recent: Sequence[str] = (),
+    params: RecommenderParams | None = None,
+    bias: np.ndarray | None = None,
+    start_step: int = 0,
+) -> list[Recommendation]:
+    """Choose up to ``n`` tracks for ``mood`` under ``policy`` (pure; no I/O).
+
+    ``recent`` lists played URIs newest first; ``start_step`` skips that many
+    waypoints of the iso path (the daemon passes how many tracks of the current plan
+    already played).  ``bias`` defaults to :func:`feedback_bias` of the snapshot.
+    """
+    params = params if params is not None else RecommenderParams()
+    if len(snapshot) == 0:
+        raise CatalogError("the catalogue is empty; import tracks first (edge-cli catalog import)")
+    if n < 1:
+        raise ValueError("n must be >= 1")
+    mood = _point(mood, "mood")
+    policy = Policy(policy)
+    goal = resolve_target(policy, mood, target)
+    path = plan_path(mood, goal, params.step)
+    bias = feedback_bias(snapshot, params) if bias is None else bias
+
+    recent_idx = [snapshot.index[u] for u in recent[: params.repeat_window] if u in snapshot.index]
+    v, a = snapshot.valence, snapshot.arousal
+    base = -np.asarray(bias, dtype=np.float64)  # cost offsets; +inf marks a blocked track
+    base[recent_idx] = np.inf
+    artist_history = [int(snapshot.artist_ids[i]) for i in recent_idx]  # newest first
+    artist_mask = np.zeros(int(snapshot.artist_ids.max()) + 1, dtype=bool)
+    chosen: list[int] = []
+    picks: list[Recommendation] = []
+    dist = np.empty(0)
+    last_waypoint = None
+    for k in range(start_step, start_step + min(n, len(snapshot))):
+        wv, wa = path[min(k, len(path) - 1)]
+        if (wv, wa) != last_waypoint:
+            dv, da = v - wv, a - wa
+            dist = np.sqrt(dv * dv + da * da)
+            last_waypoint = (wv, wa)
+        cost = dist + base
+        artist_mask[:] = False
+        artist_mask[artist_history[: params.artist_window]] = True
+        i = int(np.argmin(np.where(artist_mask[snapshot.artist_ids], np.inf, cost)))
+        relaxed: list[str] = []
+        if artist_mask[snapshot.artist_ids[i]] or math.isinf(base[i]):
+            relaxed.append("artist")
+            i = int(np.argmin(cost))
+            if math.isinf(base[i]):
+                relaxed.append("repeat")
+                cost = dist - bias
+                cost[chosen] = np.inf
+                i = int(np.argmin(cost))
+        base[i] = np.inf
+        chosen.append(i)
+        artist_history.insert(0, int(snapshot.artist_ids[i]))
+        t = snapshot.tracks[i]
+        reason: dict[str, Any] = {
+            "policy": policy.value,
+            "step": min(k, len(path) - 1),
+            "steps": len(path) - 1,
+            "waypoint": [_round(wv), _round(wa)],
+            "distance": _round(dist[i]),
+            "mood_distance": _round(math.hypot(t.valence - mood[0], t.arousal - mood[1])),
+            "target": [_round(goal[0]), _round(goal[1])],
+            "feedback": _round(bias[i]),
+        }
+        if relaxed:
+            reason["relaxed"] = relaxed
+        picks.append(Recommendation(t, reason))
+    return picks
+
+
+class Recommender:
+    """The library API the daemon uses: a :class:`Catalog` plus ranking state.
+
+    Reads recent plays from the catalogue on each call; caches the feedback bias per
+    catalogue snapshot (a new import or feedback invalidates both).
+    """
+
+    def __init__(self, catalog: Catalog, params: RecommenderParams | None = None) -> None:
+        self.catalog = catalog
+        self.params = params if params is not None else RecommenderParams()
+        self._bias_for: CatalogSnapshot | None = None
+        self._bias: np.ndarray | None = None
+
+    def _snapshot_and_bias(self) -> tuple[CatalogSnapshot, np.ndarray]:
+        snap = self.catalog.snapshot()
+        if self._bias_for is not snap or self._bias is None:
+            self._bias = feedback_bias(snap, self.params)
+            self._bias_for = snap
+        return snap, self._bias
+
+    def recommend(
+        self,
+        mood: Sequence[float],
+        policy: Policy | str = Policy.MATCH,
+        n: int = 5,
+        *,
+        target: Sequence[float] | None = None,
+        start_step: int = 0,
+    ) -> list[Recommendation]:
+        """See :func:`recommend`; recent plays come from the catalogue."""
+        snap, bias = self._snapshot_and_bias()
+        recent = self.catalog.recent_plays(self.params.repeat_window)
+        return recommend(snap, mood, policy, n, target=target, recent=recent,
+                         params=self.params, bias=bias, start_step=start_step)
+
+    def played(self, uri: str, ts: float | None = None) -> None:
+        """Record that a track was played (feeds the no-repeat and artist windows)."""
+        self.catalog.record_play(uri, ts)
+
+    def feedback(self, uri: str, kind: str, ts: float | None = None) -> None:
+        """Record ``like``/``skip``/``dislike``; future rankings of it and its neighbours change."""
+        self.catalog.record_feedback(uri, kind, ts)

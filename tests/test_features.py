@@ -1,0 +1,103 @@
+"""The device's NumPy MFCC equals python_speech_features (the reference) on real audio."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import EMODB, have_module, needs_data, ravdess_clip
+
+from edge.audio import features as F
+from edge.audio.sources import load_audio
+
+needs_psf = pytest.mark.skipif(not have_module("scipy"), reason="reference needs scipy ([dev])")
+
+
+def real_clips():
+    return [ravdess_clip(19, "05"), ravdess_clip(22, "02", "01", "02", "02"),
+            EMODB / "anger" / "03a01Wa.flac"]
+
+
+@needs_data
+@needs_psf
+@pytest.mark.parametrize("index", [0, 1, 2])
+@pytest.mark.parametrize("numcep,nfilt", [(40, 40), (13, 26)])
+def test_mfcc_equals_reference(index, numcep, nfilt):
+    import python_speech_features as psf
+
+    p = F.FeatureParams(numcep=numcep, nfilt=nfilt)
+    x = load_audio(real_clips()[index], p.sample_rate)
+    # float64 samples: the reference would otherwise pre-emphasise in float32.
+    ref = psf.mfcc(x.astype(np.float64), p.sample_rate, p.winlen, p.winstep, p.numcep, p.nfilt, p.nfft, p.lowfreq,
+                   p.highfreq, p.preemph, p.ceplifter, p.append_energy, winfunc=np.hamming)
+    ours = F.mfcc(x, p)
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=2e-4)
+
+
+@needs_data
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_streaming_equals_offline(seed):
+    p = F.FeatureParams()
+    x = load_audio(real_clips()[seed], p.sample_rate)
+    rng = np.random.default_rng(seed)
+    x = x[: len(x) - int(rng.integers(0, 400))]  # end at an arbitrary sample
+    stream = F.StreamingMFCC(p)
+    out, i = [], 0
+    while i < len(x):
+        k = int(rng.integers(1, 4000))
+        out.append(stream.push(x[i : i + k]))
+        i += k
+    out.append(stream.flush())
+    np.testing.assert_allclose(np.concatenate(out), F.mfcc(x, p), rtol=0, atol=1e-9)
+
+
+def test_streaming_short_and_exact_lengths():
+    p = F.FeatureParams()
+    rng = np.random.default_rng(3)
+    for n in (1, 399, 400, 401, 560, 561, 16000):
+        x = (rng.standard_normal(n) * 0.1).astype(np.float32)
+        s = F.StreamingMFCC(p)
+        got = np.concatenate([s.push(x), s.flush()])
+        np.testing.assert_allclose(got, F.mfcc(x, p), atol=1e-9, err_msg=f"length {n}")
+
+
+def test_windows_cover_the_clip_and_tile_short_clips():
+    p = F.FeatureParams(window_s=2.0, hop_s=0.5)
+    feats = np.arange(450 * 3, dtype=np.float32).reshape(450, 3)
+    w = F.windows(feats, p)
+    assert w.shape == (6, 200, 3)  # starts 0,50,...,200 and the end-aligned 250
+    np.testing.assert_array_equal(w[-1], feats[250:450])
+    short = F.windows(feats[:30], p)
+    assert short.shape == (1, 200, 3)
+    np.testing.assert_array_equal(short[0, 30:60], feats[:30])
+
+
+def test_normalise_is_per_window_cmvn():
+    p = F.FeatureParams()
+    x = np.random.default_rng(0).normal(5, 3, size=(2, 200, 40)).astype(np.float32)
+    y = F.normalise(x, p)
+    np.testing.assert_allclose(y.mean(axis=1), 0, atol=1e-4)
+    np.testing.assert_allclose(y.std(axis=1), 1, atol=1e-3)
+
+
+def test_feature_params_round_trip_and_reject_unknown_keys():
+    p = F.FeatureParams()
+    assert F.FeatureParams.from_dict(p.to_dict()) == p
+    with pytest.raises(ValueError, match="unknown key.*'hop'"):
+        F.FeatureParams.from_dict({**p.to_dict(), "hop": 1})
+    with pytest.raises(ValueError, match="missing key.*numcep"):
+        d = p.to_dict()
+        del d["numcep"]
+        F.FeatureParams.from_dict(d)
+    with pytest.raises(ValueError, match="numcep"):
+        F.FeatureParams(numcep=50, nfilt=40)
+
+
+@needs_data
+def test_frame_levels_track_signal_level():
+    p = F.FeatureParams()
+    x = load_audio(ravdess_clip(19, "05"), p.sample_rate)
+    quiet = F.frame_levels_db(F.mfcc(x * 0.1, p), p)
+    loud = F.frame_levels_db(F.mfcc(x, p), p)
+    sounding = loud > -90
+    np.testing.assert_allclose((loud - quiet)[sounding], 20.0, atol=0.05)

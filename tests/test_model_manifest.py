@@ -1,0 +1,114 @@
+"""The device loads only models whose file and feature parameters match their manifest."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import numpy as np
+import pytest
+from conftest import SHIPPED_SPEECH
+
+from edge.audio.speech import SpeechRecogniser
+from edge.manifest import ModelError, load_manifest, manifest_path
+from edge.runtime import interpreter_class, load_model
+
+
+@pytest.fixture
+def model_copy(tmp_path):
+    dst = tmp_path / "speech.tflite"
+    shutil.copy(SHIPPED_SPEECH, dst)
+    shutil.copy(manifest_path(SHIPPED_SPEECH), manifest_path(dst))
+    return dst
+
+
+def edit_manifest(path, **changes):
+    m = manifest_path(path)
+    data = json.loads(m.read_text())
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key].update(value)
+        else:
+            data[key] = value
+    m.write_text(json.dumps(data))
+
+
+def test_shipped_manifest_is_complete():
+    m = load_manifest(manifest_path(SHIPPED_SPEECH))
+    assert m.modality == "speech" and m.input.dtype == "int8" and m.output.dtype == "int8"
+    assert m.input.scale > 0 and m.output.scale > 0
+    for key in ("sample_rate", "winlen", "winstep", "numcep", "normalisation", "window_s"):
+        assert key in m.features
+    for key in ("data", "split", "train_command", "convert_command"):
+        assert key in m.training
+    assert "ravdess" in m.metrics["test_int8"] and "emodb" in m.metrics["test_int8"]
+    assert m.licence and "RAVDESS" in m.licence
+    assert SHIPPED_SPEECH.stat().st_size <= 250 * 1024
+
+
+def test_loader_prefers_litert_and_logs_it(caplog):
+    import edge.runtime as rt
+
+    rt._loaded = None
+    with caplog.at_level(logging.INFO, logger="edge.runtime"):
+        _, module = interpreter_class()
+    assert module == "ai_edge_litert.interpreter"
+    assert "ai_edge_litert" in caplog.text
+
+
+def test_loader_falls_back_and_explains_when_none():
+    cls, module = interpreter_class(("no_such_interpreter_pkg", "ai_edge_litert.interpreter"))
+    assert module == "ai_edge_litert.interpreter" and cls is not None
+    with pytest.raises(ModelError, match="install 'ai-edge-litert'.*no_such_interpreter_pkg"):
+        interpreter_class(("no_such_interpreter_pkg",))
+
+
+def test_model_runs_and_gives_probabilities(model_copy):
+    model = load_model(model_copy, "speech")
+    x = np.random.default_rng(0).standard_normal((3, *model.input_shape[1:])).astype(np.float32)
+    p = model.predict(x)
+    assert p.shape == (3, len(model.manifest.labels))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=0.02)
+
+
+def test_sha256_mismatch_is_refused(model_copy):
+    data = bytearray(model_copy.read_bytes())
+    data[-1] ^= 0xFF
+    model_copy.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256 .* does not match"):
+        load_model(model_copy)
+
+
+def test_feature_mismatch_is_refused(model_copy):
+    edit_manifest(model_copy, features={"window_s": 3.0})
+    with pytest.raises(ModelError, match="window_s/winstep/numcep give input"):
+        SpeechRecogniser(load_model(model_copy))
+
+
+def test_unknown_feature_key_is_refused(model_copy):
+    edit_manifest(model_copy, features={"mystery": 1})
+    with pytest.raises(ModelError, match="unknown key.*mystery"):
+        SpeechRecogniser(load_model(model_copy))
+
+
+def test_sample_rate_mismatch_is_refused(model_copy):
+    with pytest.raises(ModelError, match="sample_rate 16000 Hz, but the device captures 48000"):
+        SpeechRecogniser(load_model(model_copy), sample_rate=48000)
+
+
+def test_missing_or_corrupt_manifest(model_copy):
+    manifest_path(model_copy).write_text("{not json")
+    with pytest.raises(ModelError, match="not a readable JSON manifest"):
+        load_model(model_copy)
+    manifest_path(model_copy).unlink()
+    with pytest.raises(ModelError, match="manifest not found"):
+        load_model(model_copy)
+
+
+def test_wrong_modality_and_bad_labels(model_copy):
+    with pytest.raises(ModelError, match="modality 'speech', expected 'face'"):
+        load_model(model_copy, "face")
+    edit_manifest(model_copy, labels=["happy", "bored"])
+    with pytest.raises(ModelError, match="unknown label.*bored"):
+        load_model(model_copy)

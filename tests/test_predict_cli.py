@@ -1,0 +1,81 @@
+"""edge-cli predict on real files, folders and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import soundfile as sf
+from conftest import needs_data, ravdess_clip, run_cli
+
+from edge.labels import VOCABULARY
+
+
+def parse_lines(stdout):
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+@needs_data
+def test_predict_json_on_files_and_folders(tmp_path):
+    folder = tmp_path / "clips" / "nested"
+    folder.mkdir(parents=True)
+    for emo in ("03", "04"):
+        src = ravdess_clip(21, emo)
+        (folder / src.name).write_bytes(src.read_bytes())
+    one = ravdess_clip(19, "05")
+    res = run_cli("predict", "--json", str(one), str(tmp_path / "clips"))
+    assert res.returncode == 0, res.stderr
+    objs = parse_lines(res.stdout)
+    assert [o["path"] for o in objs][0] == str(one)
+    assert len(objs) == 3
+    for o in objs:
+        assert o["modality"] == "speech"
+        assert o["label"] in VOCABULARY
+        assert set(o["probabilities"]) == set(VOCABULARY)
+        assert math.isclose(sum(o["probabilities"].values()), 1.0, abs_tol=1e-3)
+        assert o["label"] == max(o["probabilities"], key=o["probabilities"].get)
+        assert -1 <= o["valence"] <= 1 and -1 <= o["arousal"] <= 1
+
+
+def test_predict_silence_gives_no_guess(tmp_path):
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros(3 * 16000, np.float32), 16000)
+    res = run_cli("predict", "--json", str(path))
+    assert res.returncode == 0, res.stderr
+    (obj,) = parse_lines(res.stdout)
+    assert obj["label"] is None and obj["probabilities"] == {} and obj["valence"] is None
+
+
+@needs_data
+def test_bad_inputs_are_named_and_the_rest_still_run(tmp_path):
+    good = ravdess_clip(19, "05")
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.wav"
+    text.write_text("this is not audio\n" * 20)
+    truncated = tmp_path / "truncated.flac"
+    truncated.write_bytes(good.read_bytes()[:3000])
+    rate = tmp_path / "cd.wav"
+    sf.write(rate, np.zeros(44100, np.float32), 44100)
+    missing = tmp_path / "missing.wav"
+    res = run_cli("predict", "--json", str(empty), str(text), str(truncated), str(rate),
+                  str(missing), str(good))
+    assert res.returncode == 1
+    objs = parse_lines(res.stdout)
+    assert len(objs) == 6
+    errors = {o["path"]: o["error"] for o in objs if "error" in o}
+    assert "empty file" in errors[str(empty)]
+    assert "not a readable WAV/FLAC" in errors[str(text)]
+    assert "truncated" in errors[str(truncated)] or "corrupt" in errors[str(truncated)]
+    assert "44100 Hz, expected 16000 Hz" in errors[str(rate)]
+    assert "file not found" in errors[str(missing)]
+    assert objs[-1]["label"] in VOCABULARY
+    for path in errors:
+        assert path in res.stderr
+
+
+def test_human_output_and_missing_model(tmp_path):
+    res = run_cli("predict", "--speech-model", str(tmp_path / "nope.tflite"), "x.wav")
+    assert res.returncode == 2
+    assert "nope.json: manifest not found" in res.stderr

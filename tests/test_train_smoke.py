@@ -1,0 +1,50 @@
+"""A tiny real train → int8 convert → device predict run on a few real clips."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import DATA, needs_data, needs_tf, ravdess_clip, run_cli
+
+from edge.manifest import load_manifest, manifest_path
+
+pytestmark = [pytest.mark.train, needs_data, needs_tf]
+
+
+def test_train_convert_predict_smoke(tmp_path):
+    from convert.speech import main as convert_main
+    from training.speech import main as train_main
+
+    run = tmp_path / "run"
+    rc = train_main(["--data", str(DATA), "--out", str(run), "--epochs", "2", "--max-clips", "16",
+                     "--versions", "2", "--per-clip", "1", "--widths", "8", "16", "16", "16",
+                     "--threads", "2"])
+    assert rc == 0
+    meta = json.loads((run / "train_meta.json").read_text())
+    assert len(meta["history"]) == 2 and (run / "best.keras").exists()
+
+    out = tmp_path / "model" / "speech_emotion.tflite"
+    report = tmp_path / "report"
+    rc = convert_main(["--run", str(run), "--data", str(DATA), "--out", str(out),
+                       "--report", str(report), "--max-clips", "16", "--calibration-windows", "50"])
+    assert rc == 0
+    m = load_manifest(manifest_path(out))
+    assert m.input.dtype == "int8" and m.metrics["test_int8"]["ravdess"]["n"] > 0
+    assert 0.0 <= m.metrics["parity"]["window_top1_agreement"] <= 1.0
+    assert set(m.metrics["baselines"]) == {"logistic_regression", "random_forest", "svm_rbf"}
+    for name in ("report.md", "report.json", "confusion_ravdess.png", "curves.png"):
+        assert (report / name).stat().st_size > 0
+
+    res = run_cli("predict", "--json", "--speech-model", str(out), str(ravdess_clip(19, "03")))
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["modality"] == "speech"
+
+
+def test_unknown_label_folder_is_named(tmp_path):
+    from training.datasets import DatasetError, read_label_folders
+
+    (tmp_path / "happy").mkdir()
+    (tmp_path / "bored").mkdir()
+    with pytest.raises(DatasetError, match="bored.*unknown label folder"):
+        read_label_folders(tmp_path)

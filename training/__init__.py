@@ -1,0 +1,1 @@
+"""Workstation-side training: dataset readers, models, training loops, reports."""

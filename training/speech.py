@@ -1,0 +1,301 @@
+"""Train the speech-emotion CNN on MFCC windows, speaker-independent.
+
+    python -m training.speech --data ../shared/data --corpora ravdess emodb --out runs/speech
+
+Features come from edge.audio.features (the device's code). Evaluation cuts each clip
+into windows, gates them with the device's VAD and averages the voiced windows'
+probabilities: the numbers reported are what ``edge-cli predict`` does.
+
+Training is resumable: each epoch writes ``checkpoint.weights.h5`` and ``state.json``;
+run the same command again with ``--resume`` to go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.audio import features as F
+from edge.audio.sources import load_audio
+from edge.audio.speech import aggregate, prepare_clip, window_levels
+from edge.audio.vad import VadParams, is_voiced
+from edge.labels import VOCABULARY
+from training.datasets import Clip, by_split, load_corpora
+from training.metrics import summary
+
+log = logging.getLogger("training.speech")
+
+
+@dataclass
+class Bank:
+    """Augmented MFCC versions of one clip, with the window starts that are voiced."""
+
+    feats: list[np.ndarray]
+    starts: list[np.ndarray]
+    label: int
+
+
+# ---------------------------------------------------------------- augmentation
+def speed(x: np.ndarray, factor: float) -> np.ndarray:
+    """Speed/pitch perturbation by resampling (factor > 1: faster, higher)."""
+    n = int(round(len(x) / factor))
+    return np.interp(np.arange(n) * factor, np.arange(len(x)), x).astype(np.float32)
+
+
+def add_noise(x: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    noise = rng.standard_normal(len(x)).astype(np.float32)
+    if rng.random() < 0.5:  # pink-ish: integrate white noise a little
+        noise = np.convolve(noise, np.ones(8, np.float32) / 8, mode="same")
+    ps = float(np.mean(x**2)) + 1e-10
+    pn = float(np.mean(noise**2)) + 1e-10
+    return x + noise * np.sqrt(ps / pn / 10 ** (snr_db / 10))
+
+
+def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    y = speed(x, rng.uniform(0.9, 1.1))
+    y = y * 10 ** (rng.uniform(-6, 6) / 20)
+    if rng.random() < 0.7:
+        y = add_noise(y, rng.uniform(10, 40), rng)
+    shift = int(rng.integers(0, 1600))  # time shift up to 0.1 s
+    y = np.roll(y, shift)
+    return np.clip(y, -1, 1).astype(np.float32)
+
+
+def make_bank(x: np.ndarray, label: int, p: F.FeatureParams, vad: VadParams,
+              versions: int, rng: np.random.Generator) -> Bank:
+    feats, starts = [], []
+    for v in range(versions):
+        y = x if v == 0 else augment(x, rng)
+        f = F.mfcc(y, p)
+        if f.shape[0] < p.window_frames:
+            f = np.resize(f, (p.window_frames, f.shape[1]))
+        lv = F.frame_levels_db(f, p)
+        cand = np.arange(0, f.shape[0] - p.window_frames + 1, 5)
+        ok = np.array([is_voiced(lv[s : s + p.window_frames], vad) for s in cand], dtype=bool)
+        feats.append(f)
+        starts.append(cand[ok] if ok.any() else cand)
+    return Bank(feats, starts, label)
+
+
+def sample_epoch(banks: list[Bank], p: F.FeatureParams, rng: np.random.Generator,
+                 per_clip: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    t = p.window_frames
+    xs, ys = [], []
+    for b in banks:
+        for _ in range(per_clip):
+            v = int(rng.integers(len(b.feats)))
+            s = int(rng.choice(b.starts[v]))
+            xs.append(b.feats[v][s : s + t])
+            ys.append(b.label)
+    x = F.normalise(np.stack(xs), p)
+    return spec_augment(x, rng), np.asarray(ys)
+
+
+def spec_augment(x: np.ndarray, rng: np.random.Generator, p_mask: float = 0.5) -> np.ndarray:
+    """Time and cepstral masks (set to 0, the per-window mean after CMVN)."""
+    x = x.copy()
+    n, t, c = x.shape
+    for i in range(n):
+        if rng.random() < p_mask:
+            for _ in range(2):
+                w = int(rng.integers(0, t // 10))
+                s = int(rng.integers(0, t - w + 1))
+                x[i, s : s + w] = 0
+            w = int(rng.integers(0, c // 8))
+            s = int(rng.integers(1, c - w + 1))
+            x[i, :, s : s + w] = 0
+    return x
+
+
+# ---------------------------------------------------------------- evaluation
+def clip_windows(signals: list[np.ndarray], p: F.FeatureParams, vad: VadParams):
+    """Device-identical windows for each clip: list of (windows, voiced)."""
+    return [prepare_clip(x, p, vad) for x in signals]
+
+
+def clip_probs(predict, prepared, n_classes: int) -> list[np.ndarray | None]:
+    """Clip probabilities via the device's aggregate(); predict: (n,T,C) -> (n,K)."""
+    sizes = [w.shape[0] for w, _ in prepared]
+    allw = np.concatenate([w for w, _ in prepared])
+    probs = predict(allw)
+    out, i = [], 0
+    for (_, voiced), k in zip(prepared, sizes):
+        out.append(aggregate(probs[i : i + k], voiced))
+        i += k
+    return out
+
+
+def predictions(probs: list[np.ndarray | None], allowed: list[int] | None = None) -> np.ndarray:
+    preds = []
+    for pr in probs:
+        if pr is None:
+            preds.append(-1)
+        elif allowed is not None:
+            preds.append(int(allowed[int(np.argmax(pr[allowed]))]))
+        else:
+            preds.append(int(np.argmax(pr)))
+    return np.asarray(preds)
+
+
+def evaluate(predict, clips: list[Clip], signals, p, vad, labels) -> dict:
+    """Metrics per corpus; EmoDB is scored over its own 6 labels."""
+    prepared = clip_windows(signals, p, vad)
+    probs = clip_probs(predict, prepared, len(labels))
+    out = {}
+    for corpus in sorted({c.corpus for c in clips}):
+        idx = [i for i, c in enumerate(clips) if c.corpus == corpus]
+        present = sorted({labels.index(clips[i].label) for i in idx})
+        allowed = present if corpus == "emodb" else None
+        y = [labels.index(clips[i].label) for i in idx]
+        yhat = predictions([probs[i] for i in idx], allowed)
+        m = summary(y, yhat, labels)
+        if corpus == "emodb":
+            m["note"] = "argmax over EmoDB's 6 labels (no calm, no surprised)"
+        out[corpus] = m
+    return out
+
+
+# ---------------------------------------------------------------- training
+def class_weights(y: np.ndarray, n: int) -> dict[int, float]:
+    counts = np.bincount(y, minlength=n).astype(float)
+    w = counts.sum() / (n * np.maximum(counts, 1))
+    return {i: float(w[i]) for i in range(n)}
+
+
+def load_signals(clips: list[Clip], sr: int) -> list[np.ndarray]:
+    return [load_audio(c.path, sr) for c in clips]
+
+
+def train(args: argparse.Namespace) -> Path:
+    import keras
+    import tensorflow as tf
+
+    from training.models import speech_cnn
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+    keras.utils.set_random_seed(args.seed)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+
+    p = F.FeatureParams(window_s=args.window_s, hop_s=args.hop_s, numcep=args.numcep,
+                        nfilt=max(args.numcep, 40))
+    vad = VadParams()
+    labels = list(VOCABULARY)
+    clips = load_corpora(Path(args.data), args.corpora)
+    splits = by_split(clips)
+    if args.max_clips:
+        for k in splits:
+            splits[k] = splits[k][:: max(1, len(splits[k]) // args.max_clips)][: args.max_clips]
+    log.info("clips: %s", {k: len(v) for k, v in splits.items()})
+
+    t0 = time.time()
+    train_sig = load_signals(splits["train"], p.sample_rate)
+    val_sig = load_signals(splits["val"], p.sample_rate)
+    banks = [
+        make_bank(x, labels.index(c.label), p, vad, args.versions, rng)
+        for x, c in zip(train_sig, splits["train"])
+    ]
+    log.info("feature banks ready in %.1fs", time.time() - t0)
+    y_all = np.array([b.label for b in banks])
+    cw = class_weights(y_all, len(labels))
+
+    model = speech_cnn(p.window_frames, p.numcep, len(labels), widths=tuple(args.widths))
+    sched = keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * max(
+        1, (len(banks) * args.per_clip) // args.batch))
+    model.compile(optimizer=keras.optimizers.Adam(sched),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
+    state_file, ckpt = out / "state.json", out / "checkpoint.weights.h5"
+    state = {"epoch": 0, "best_uar": -1.0, "best_epoch": 0, "history": []}
+    if args.resume and state_file.exists() and ckpt.exists():
+        state = json.loads(state_file.read_text())
+        model.build((None, p.window_frames, p.numcep))
+        model.load_weights(str(ckpt))
+        rng = np.random.default_rng(args.seed + state["epoch"])
+        log.info("resumed at epoch %d (best val UAR %.3f)", state["epoch"], state["best_uar"])
+
+    def predict(x):
+        return model.predict(x, batch_size=256, verbose=0)
+
+    bad = 0
+    for epoch in range(state["epoch"], args.epochs):
+        te = time.time()
+        x, y = sample_epoch(banks, p, rng, args.per_clip)
+        yo = keras.utils.to_categorical(y, len(labels))
+        h = model.fit(x, yo, batch_size=args.batch, epochs=1, verbose=0, class_weight=cw,
+                      shuffle=True)
+        val = evaluate(predict, splits["val"], val_sig, p, vad, labels)
+        uar = float(np.mean([m["uar"] for m in val.values()]))
+        rec = {"epoch": epoch + 1, "loss": float(h.history["loss"][-1]), "val_uar": uar,
+               **{f"val_uar_{k}": v["uar"] for k, v in val.items()},
+               "seconds": round(time.time() - te, 1)}
+        state["history"].append(rec)
+        log.info("epoch %d %s", epoch + 1, rec)
+        if uar > state["best_uar"]:
+            state["best_uar"], state["best_epoch"] = uar, epoch + 1
+            model.save(str(out / "best.keras"))
+            bad = 0
+        else:
+            bad += 1
+        state["epoch"] = epoch + 1
+        model.save_weights(str(ckpt))
+        state_file.write_text(json.dumps(state, indent=1))
+        if bad >= args.patience:
+            log.info("early stop: no val improvement for %d epochs", bad)
+            break
+    meta = {
+        "features": p.to_dict(),
+        "vad": vars(vad) if hasattr(vad, "__dict__") else {},
+        "labels": labels,
+        "corpora": args.corpora,
+        "seed": args.seed,
+        "args": {k: v for k, v in vars(args).items() if k != "func"},
+        "splits": {k: len(v) for k, v in splits.items()},
+        "best_epoch": state["best_epoch"],
+        "best_val_uar": state["best_uar"],
+        "history": state["history"],
+    }
+    (out / "train_meta.json").write_text(json.dumps(meta, indent=1))
+    return out / "best.keras"
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="../shared/data", help="folder with speech/ravdess, speech/emodb")
+    ap.add_argument("--corpora", nargs="+", default=["ravdess", "emodb"],
+                    help="ravdess, emodb, or a folder of <label>/*.wav")
+    ap.add_argument("--out", default="runs/speech")
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--patience", type=int, default=15)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--per-clip", type=int, default=3, help="random windows per clip per epoch")
+    ap.add_argument("--versions", type=int, default=6, help="augmented copies per clip")
+    ap.add_argument("--widths", type=int, nargs="+", default=[24, 48, 96, 128])
+    ap.add_argument("--window-s", type=float, default=2.0)
+    ap.add_argument("--hop-s", type=float, default=0.5)
+    ap.add_argument("--numcep", type=int, default=40)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--max-clips", type=int, default=0, help="smoke runs: clips per split")
+    ap.add_argument("--resume", action="store_true")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = parser().parse_args(argv)
+    train(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
