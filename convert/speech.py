@@ -37,6 +37,20 @@ LICENCE = (
 )
 
 
+def train_command(train_args: dict) -> str:
+    """The full training command line, every option explicit, from the recorded args."""
+    parts = ["python -m training.speech"]
+    for key, value in train_args.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            parts += [flag] if value and key != "resume" else []
+        elif isinstance(value, (list, tuple)):
+            parts += [flag, *map(str, value)]
+        elif key != "threads":
+            parts += [flag, str(value)]
+    return " ".join(parts)
+
+
 def subsample(splits: dict, max_clips: int) -> dict:
     if not max_clips:
         return splits
@@ -129,8 +143,8 @@ def convert(args: argparse.Namespace) -> dict:
         baselines = run_baselines(tr_x, tr_y, sets, labels)
 
     n_params = int(model.count_params())
-    command = " ".join(["python -m training.speech", *meta.get("argv", [])]) if meta.get(
-        "argv") else "see training.args"
+    command = train_command(meta["args"])
+    convert_cmd = "python -m convert.speech " + " ".join(getattr(args, "argv", []))
     manifest = Manifest(
         **{
             **manifest.__dict__,
@@ -140,7 +154,7 @@ def convert(args: argparse.Namespace) -> dict:
                          "EmoDB test speakers 15,16, val 12,14; the rest train",
                 "clips": meta["splits"],
                 "train_command": command,
-                "convert_command": "python -m convert.speech " + " ".join(sys.argv[1:]),
+                "convert_command": convert_cmd,
                 "train_args": meta["args"],
                 "best_epoch": meta["best_epoch"],
                 "parameters": n_params,
@@ -163,7 +177,7 @@ def convert(args: argparse.Namespace) -> dict:
     if args.report:
         write_report(Path(args.report), {
             "title": f"Speech emotion model {out.name}",
-            "command": "python -m convert.speech " + " ".join(sys.argv[1:]),
+            "command": f"{command} && {convert_cmd}",
             "test": test_q, "float_test": test_f, "parity": par, "baselines": baselines,
             "history": meta.get("history", []), "parameters": n_params,
         })
@@ -184,7 +198,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    metrics = convert(parser().parse_args(argv))
+    args = parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    metrics = convert(args)
     print(json.dumps({k: metrics[k] for k in ("test_int8", "parity", "model_bytes")}, indent=1))
     return 0
 

@@ -57,12 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_predict(sub)
-    try:
-        from edge.music.cli import add_commands as add_music
-    except ImportError:  # the music library is optional while it is built
-        add_music = None
-    if add_music is not None:
-        add_music(sub)
+    from edge.calibrate_cli import add_commands as add_calibrate
+    from edge.music.cli import add_commands as add_music
+
+    add_music(sub)
+    add_calibrate(sub)
     return ap
 
 

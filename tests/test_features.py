@@ -24,11 +24,11 @@ def real_clips():
 def test_mfcc_equals_reference(index, numcep, nfilt):
     import python_speech_features as psf
 
-    p = F.FeatureParams(numcep=numcep, nfilt=nfilt)
+    p = F.FeatureParams(numcep=numcep, nfilt=nfilt, floor_db=None)
     x = load_audio(real_clips()[index], p.sample_rate)
     # float64 samples: the reference would otherwise pre-emphasise in float32.
-    ref = psf.mfcc(x.astype(np.float64), p.sample_rate, p.winlen, p.winstep, p.numcep, p.nfilt, p.nfft, p.lowfreq,
-                   p.highfreq, p.preemph, p.ceplifter, p.append_energy, winfunc=np.hamming)
+    ref = psf.mfcc(x.astype(np.float64), p.sample_rate, p.winlen, p.winstep, p.numcep, p.nfilt,
+                   p.nfft, p.lowfreq, p.highfreq, p.preemph, p.ceplifter, p.append_energy, winfunc=np.hamming)
     ours = F.mfcc(x, p)
     assert ours.shape == ref.shape
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=2e-4)
@@ -99,5 +99,19 @@ def test_frame_levels_track_signal_level():
     x = load_audio(ravdess_clip(19, "05"), p.sample_rate)
     quiet = F.frame_levels_db(F.mfcc(x * 0.1, p), p)
     loud = F.frame_levels_db(F.mfcc(x, p), p)
-    sounding = loud > -90
+    sounding = loud > -60  # well above the -96 dBFS floor even after -20 dB
     np.testing.assert_allclose((loud - quiet)[sounding], 20.0, atol=0.05)
+
+
+@needs_data
+def test_floor_changes_only_near_silent_frames():
+    p0 = F.FeatureParams(floor_db=None)
+    p1 = F.FeatureParams()  # the shipped default: -96 dBFS floor
+    x = load_audio(ravdess_clip(19, "05"), p0.sample_rate)
+    raw, floored = F.mfcc(x, p0), F.mfcc(x, p1)
+    level = F.frame_levels_db(raw, p0)
+    loud = level > p1.floor_db + 30
+    assert loud.sum() > 100
+    np.testing.assert_allclose(floored[loud, 0], raw[loud, 0], atol=0.01)
+    silent = F.frame_levels_db(F.mfcc(np.zeros(8000, np.float32), p1), p1)
+    np.testing.assert_allclose(silent, p1.floor_db, atol=0.01)

@@ -7,14 +7,15 @@ import pytest
 from conftest import needs_data, ravdess_clip
 
 from edge.audio import features as F
-from edge.audio.speech import window_levels
 from edge.audio.sources import load_audio
+from edge.audio.speech import window_levels
 from edge.audio.vad import VadParams, is_voiced
 
 P = F.FeatureParams()
 
 
-def voiced(signal, vad=VadParams()):
+def voiced(signal, vad=None):
+    vad = vad or VadParams()
     return [is_voiced(lv, vad) for lv in window_levels(F.mfcc(signal, P), P)]
 
 

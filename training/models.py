@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 
-def speech_cnn(frames: int, ceps: int, n_classes: int, widths=(24, 48, 96, 128), dropout=0.3):
-    """A small 2-D CNN over (time, cepstrum). ~160k parameters with the default widths."""
+def speech_cnn(frames: int, ceps: int, n_classes: int, widths=(24, 48, 96, 128), dropout=0.3,
+               bn_momentum: float = 0.9):
+    """A small 2-D CNN over (time, cepstrum). ~160k parameters with the default widths.
+
+    BatchNorm momentum 0.9 (not Keras' 0.99): with ~50 steps an epoch the slower moving
+    averages lag the weights and skew inference-mode predictions towards a few classes.
+    """
     import keras
     from keras import layers
 
@@ -12,7 +17,7 @@ def speech_cnn(frames: int, ceps: int, n_classes: int, widths=(24, 48, 96, 128),
     x = layers.Reshape((frames, ceps, 1))(inp)
     for i, w in enumerate(widths):
         x = layers.Conv2D(w, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
-        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"bn{i}")(x)
         x = layers.ReLU(name=f"relu{i}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
         if i >= 1:
@@ -21,3 +26,50 @@ def speech_cnn(frames: int, ceps: int, n_classes: int, widths=(24, 48, 96, 128),
     x = layers.Dropout(dropout, name="drop_head")(x)
     out = layers.Dense(n_classes, activation="softmax", name="probs")(x)
     return keras.Model(inp, out, name="speech_cnn")
+
+
+def face_cnn(size: int = 48, n_classes: int = 7, widths=(64, 128, 256, 384), blocks=(1, 2, 2, 1),
+             stem=(32,), dropout: float = 0.3):
+    """A compact residual CNN of depthwise-separable blocks for 48×48 grayscale faces.
+
+    Stem: ``stem`` 3×3 convolutions at full resolution.  Then one stage per width: a
+    stride-2 entry (max-pool, 1×1 projection on the shortcut) followed by ``blocks``
+    residual pairs of (depthwise 3×3 → pointwise 1×1 → BN → ReLU).  Only Conv2D,
+    DepthwiseConv2D, BatchNormalization (folded at conversion), ReLU, Add, MaxPool,
+    GlobalAveragePooling and Dense: all int8 builtins on ARM.
+    """
+    import keras
+    from keras import layers
+
+    def sep(x, w, name):
+        x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_dw")(x)
+        x = layers.BatchNormalization(name=f"{name}_dwbn")(x)
+        x = layers.ReLU(name=f"{name}_dwrelu")(x)
+        x = layers.Conv2D(w, 1, use_bias=False, name=f"{name}_pw")(x)
+        return layers.BatchNormalization(name=f"{name}_pwbn")(x)
+
+    inp = keras.Input((size, size, 1), name="face")
+    x = inp
+    for i, w in enumerate(stem):
+        x = layers.Conv2D(w, 3, padding="same", use_bias=False, name=f"stem{i}")(x)
+        x = layers.BatchNormalization(name=f"stem{i}_bn")(x)
+        x = layers.ReLU(name=f"stem{i}_relu")(x)
+    for s, (w, n) in enumerate(zip(widths, blocks)):
+        short = layers.Conv2D(w, 1, strides=2, use_bias=False, name=f"s{s}_proj")(x)
+        short = layers.BatchNormalization(name=f"s{s}_projbn")(short)
+        y = sep(x, w, f"s{s}_e0")
+        y = layers.ReLU(name=f"s{s}_e0relu")(y)
+        y = sep(y, w, f"s{s}_e1")
+        y = layers.MaxPooling2D(3, strides=2, padding="same", name=f"s{s}_pool")(y)
+        x = layers.Add(name=f"s{s}_add")([short, y])
+        x = layers.ReLU(name=f"s{s}_relu")(x)
+        for b in range(n - 1):
+            y = sep(x, w, f"s{s}_b{b}a")
+            y = layers.ReLU(name=f"s{s}_b{b}arelu")(y)
+            y = sep(y, w, f"s{s}_b{b}b")
+            x = layers.Add(name=f"s{s}_b{b}add")([x, y])
+            x = layers.ReLU(name=f"s{s}_b{b}relu")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="drop_head")(x)
+    out = layers.Dense(n_classes, activation="softmax", name="probs")(x)
+    return keras.Model(inp, out, name="face_cnn")

@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 
 from edge.audio import features as F
 from edge.audio.sources import load_audio
-from edge.audio.speech import aggregate, prepare_clip, window_levels
+from edge.audio.speech import aggregate, prepare_clip
 from edge.audio.vad import VadParams, is_voiced
 from edge.labels import VOCABULARY
 from training.datasets import Clip, by_split, load_corpora
@@ -257,7 +258,8 @@ def train(args: argparse.Namespace) -> Path:
         "labels": labels,
         "corpora": args.corpora,
         "seed": args.seed,
-        "args": {k: v for k, v in vars(args).items() if k != "func"},
+        "args": {k: v for k, v in vars(args).items() if k not in ("func", "argv")},
+        "argv": getattr(args, "argv", []),
         "splits": {k: len(v) for k, v in splits.items()},
         "best_epoch": state["best_epoch"],
         "best_val_uar": state["best_uar"],
@@ -293,6 +295,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args = parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     train(args)
     return 0
 

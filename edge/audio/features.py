@@ -41,6 +41,10 @@ class FeatureParams:
     window_s: float = 2.0  # model input window, seconds
     hop_s: float = 0.5  # hop between model windows, seconds
     normalisation: str = "cmvn"  # per-window cepstral mean and variance normalisation
+    # A white noise floor (dBFS) added to every frame's power spectrum, like 16-bit
+    # quantisation noise. Digital silence (exact zeros) in a file would otherwise give
+    # log(eps) coefficients that no microphone produces. None: exactly the reference.
+    floor_db: float | None = -96.0
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0:
@@ -56,6 +60,8 @@ class FeatureParams:
                 f"highfreq: expected lowfreq < highfreq <= {self.sample_rate / 2}, "
                 f"got {self.lowfreq}..{self.highfreq}"
             )
+        if self.floor_db is not None and not -150.0 <= self.floor_db <= -40.0:
+            raise ValueError(f"floor_db: expected None or -150..-40 dBFS, got {self.floor_db}")
         if self.winfunc not in ("hamming", "rect"):
             raise ValueError(f"winfunc: expected 'hamming' or 'rect', got {self.winfunc!r}")
         if self.normalisation not in NORMALISATIONS:
@@ -108,8 +114,8 @@ def _round_half_up(x: float) -> int:
 
 
 @lru_cache(maxsize=8)
-def _tables(p: FeatureParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(window, mel filterbank^T, DCT^T with lifter, level offset) for ``p``, cached."""
+def _tables(p: FeatureParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """(window, mel filterbank^T, DCT^T with lifter, level offset, floor) for ``p``, cached."""
     n = p.frame_len
     win = np.hamming(n) if p.winfunc == "hamming" else np.ones(n)
     # Mel filterbank exactly as python_speech_features.get_filterbanks builds it.
@@ -137,7 +143,11 @@ def _tables(p: FeatureParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
         dct *= lift[:, None]
     # log-energy of a frame -> level in dB relative to full scale (pre-emphasised RMS).
     level_offset = np.log(0.5 * np.sum(win**2))
-    return win, np.ascontiguousarray(fb.T), np.ascontiguousarray(dct.T), level_offset
+    # per-bin power of a white floor whose frame level is floor_db
+    floor = 0.0
+    if p.floor_db is not None:
+        floor = 10 ** (p.floor_db / 10) * 0.5 * np.sum(win**2) / (p.nfft // 2 + 1)
+    return win, np.ascontiguousarray(fb.T), np.ascontiguousarray(dct.T), level_offset, floor
 
 
 def _preemphasis(signal: np.ndarray, coeff: float, previous: float | None = None) -> np.ndarray:
@@ -151,9 +161,11 @@ def _preemphasis(signal: np.ndarray, coeff: float, previous: float | None = None
 
 def _frame_features(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
     """MFCC rows for already pre-emphasised, un-windowed frames (n, frame_len)."""
-    win, fb_t, dct_t, _ = _tables(p)
+    win, fb_t, dct_t, _, floor = _tables(p)
     spec = np.fft.rfft(frames * win, p.nfft)
     pspec = (spec.real**2 + spec.imag**2) / p.nfft
+    if floor:
+        pspec += floor
     energy = pspec.sum(axis=1)
     energy = np.where(energy == 0, np.finfo(float).eps, energy)
     feat = pspec @ fb_t
@@ -174,9 +186,10 @@ def _as_float64(signal: np.ndarray) -> np.ndarray:
 def mfcc(signal: np.ndarray, p: FeatureParams) -> np.ndarray:
     """MFCC frames (n_frames, numcep) float32 of a mono float signal in [-1, 1].
 
-    Equal to ``python_speech_features.mfcc(signal, p.sample_rate, p.winlen, p.winstep,
-    p.numcep, p.nfilt, p.nfft, p.lowfreq, p.highfreq, p.preemph, p.ceplifter,
-    p.append_energy, winfunc=numpy.hamming)``.
+    With ``floor_db=None`` equal to ``python_speech_features.mfcc(signal, p.sample_rate,
+    p.winlen, p.winstep, p.numcep, p.nfilt, p.nfft, p.lowfreq, p.highfreq, p.preemph,
+    p.ceplifter, p.append_energy, winfunc=numpy.hamming)``; the floor only changes frames
+    and bands whose power is near it.
     """
     x = _preemphasis(_as_float64(signal), p.preemph)
     n, step = p.frame_len, p.frame_step
@@ -190,7 +203,7 @@ def frame_levels_db(feats: np.ndarray, p: FeatureParams) -> np.ndarray:
     """Per-frame level in dBFS (pre-emphasised RMS) from the log-energy coefficient."""
     if not p.append_energy:
         raise ValueError("frame_levels_db needs append_energy=True feature parameters")
-    *_, offset = _tables(p)
+    offset = _tables(p)[3]
     return (feats[:, 0].astype(np.float64) - offset) * (10.0 / math.log(10.0))
 
 

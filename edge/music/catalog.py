@@ -25,7 +25,6 @@ import csv
 import io
 import logging
 import math
-import os
 import sqlite3
 import string
 import time
@@ -157,11 +156,10 @@ def search_text(uri: str) -> str | None:
     return uri[len("search:"):].rsplit("#", 1)[0]
 
 def default_db_path(env: Mapping[str, str] | None = None) -> Path:
-    """``$MOODEDGE_STATE_DIR/catalogue.sqlite``, else ~/.local/share/moodedge/catalogue.sqlite."""
-    env = os.environ if env is None else env
-    state = env.get("MOODEDGE_STATE_DIR")
-    base = Path(state) if state else Path.home() / ".local" / "share" / "moodedge"
-    return base / "catalogue.sqlite"
+    """``catalogue.sqlite`` in the state directory (see edge.paths.default_state_dir)."""
+    from edge.paths import default_state_dir
+
+    return default_state_dir(env) / "catalogue.sqlite"
 
 
 def _decode(path: Path) -> str:

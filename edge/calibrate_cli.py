@@ -1,0 +1,291 @@
+"""``edge-cli calibrate``: the guided steps, interactive or from files. Parsing and I/O only."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edge import calibrate as C
+
+log = logging.getLogger("edge.calibrate")
+STEPS = ("noise", "mic", "camera", "baseline")
+
+
+def add_commands(sub) -> None:
+    ap = sub.add_parser(
+        "calibrate",
+        help="adapt the device to its room and its person (guided steps)",
+        description="Guided calibration: room noise, microphone level, camera, personal baseline. "
+        "Each step can be skipped; files replace the microphone and camera for scripts.",
+    )
+    ap.add_argument("--noise-file", type=Path, help="recording of the room in silence (WAV/FLAC)")
+    ap.add_argument("--speech-file", type=Path, action="append", default=[],
+                    help="recording of the person speaking normally and calmly (repeatable)")
+    ap.add_argument("--image-dir", type=Path, help="folder of camera frames of the person at rest")
+    ap.add_argument("--state-dir", type=Path, help="where calibration.json goes "
+                    "(default: $MOODEDGE_STATE_DIR, systemd's $STATE_DIRECTORY, ~/.local/share/moodedge)")
+    ap.add_argument("--seconds", type=float, default=8.0, help="length of each microphone recording")
+    ap.add_argument("--audio-device", help="microphone name (substring) for the live steps")
+    ap.add_argument("--sample-rate", type=int, default=16000, help="capture rate (the model's: 16000)")
+    ap.add_argument("--skip", nargs="+", choices=STEPS, default=[], help="steps to skip")
+    ap.add_argument("--speech-model", type=Path, help="speech .tflite for the baseline step")
+    ap.add_argument("--yes", "-y", action="store_true", help="no prompts (scripts, tests)")
+    ap.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
+    ap.add_argument("--report", type=Path, help="write a PNG: noise vs speech levels, baseline in A/V")
+    ap.add_argument("--restore", nargs="?", const="", metavar="NAME",
+                    help="bring back the previous calibration (or the named history file) and exit")
+    ap.add_argument("--list", action="store_true", help="list the current and earlier calibrations")
+    ap.set_defaults(func=cmd_calibrate)
+
+
+def _sigterm(_signum, _frame):
+    raise KeyboardInterrupt
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from edge.paths import default_state_dir
+
+    signal.signal(signal.SIGTERM, _sigterm)  # clean up like Ctrl-C: nothing half-written
+    state_dir = args.state_dir or default_state_dir()
+    out = sys.stderr if args.json else sys.stdout
+    try:
+        if args.list:
+            return _list(state_dir)
+        if args.restore is not None:
+            src = C.restore(state_dir, args.restore or None)
+            print(f"restored {src.name} as {Path(state_dir) / C.FILE_NAME}", file=out)
+            return 0
+        C.check_state_dir(state_dir)
+        moved = C.quarantine_corrupt(state_dir)
+        if moved:
+            print(f"[WARN] the existing calibration file was corrupt; moved it to {moved}", file=out)
+        results, extras = run_steps(args, out)
+    except C.CalibrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ncalibration interrupted: the previous calibration is unchanged", file=sys.stderr)
+        return 130
+    cal = C.Calibration.from_steps(results)
+    path = C.save_calibration(state_dir, cal)
+    if args.report:
+        write_report_png(args.report, extras)
+    failed = [r.name for r in results if r.status == C.FAIL]
+    if args.json:
+        print(json.dumps({"path": str(path), "calibration": json.loads(cal.to_json()),
+                          "failed": failed}))
+    else:
+        print(f"saved {path}" + (f" (failed: {', '.join(failed)})" if failed else ""), file=out)
+    return 1 if failed else 0
+
+
+def _list(state_dir: Path) -> int:
+    current = Path(state_dir) / C.FILE_NAME
+    print(f"current: {current if current.exists() else '(none)'}")
+    for p in C.history(state_dir):
+        print(f"earlier: {p.name}")
+    return 0
+
+
+# ---------------------------------------------------------------------- steps
+def _ask(args, out, prompt: str) -> bool:
+    """True to run the step; False to skip it (interactive only)."""
+    if args.yes:
+        return True
+    print(prompt + " [Enter = go, s = skip] ", end="", file=out, flush=True)
+    try:
+        answer = input()
+    except EOFError:
+        return True
+    return answer.strip().lower() not in ("s", "skip", "n", "no")
+
+
+def _record(args, seconds: float) -> np.ndarray:
+    """Record from the microphone; CalibrationError with what to do when there is none."""
+    try:
+        import sounddevice as sd
+
+        from edge.audio.sources import find_input_device
+
+        index = find_input_device(args.audio_device)
+        sd.check_input_settings(device=index, channels=1, samplerate=args.sample_rate, dtype="float32")
+        data = sd.rec(int(seconds * args.sample_rate), samplerate=args.sample_rate, channels=1,
+                      dtype="float32", device=index)
+        sd.wait()
+        return data[:, 0].copy()
+    except (OSError, LookupError) as exc:  # PortAudio missing, no device, bad rate
+        raise C.CalibrationError(
+            f"microphone: {exc}. Plug in a microphone, check `arecord -l`, choose it with "
+            f"--audio-device NAME, or give --noise-file/--speech-file") from None
+    except Exception as exc:  # sounddevice.PortAudioError and friends
+        raise C.CalibrationError(
+            f"microphone: cannot record at {args.sample_rate} Hz ({exc}); check the device "
+            f"supports it (`arecord --dump-hw-params`) or give --noise-file/--speech-file") from None
+
+
+def _audio(args, path: Path | None, seconds: float) -> np.ndarray:
+    from edge.audio.sources import load_audio
+
+    if path is not None:
+        return load_audio(path, args.sample_rate)
+    return _record(args, seconds)
+
+
+def _step(out, result: C.StepResult) -> C.StepResult:
+    print(result.line(), file=out, flush=True)
+    return result
+
+
+def run_steps(args, out) -> tuple[list[C.StepResult], dict]:
+    from edge.audio import features as F
+    from edge.audio.sources import AudioFileError
+
+    p = F.FeatureParams()
+    results: list[C.StepResult] = []
+    extras: dict = {}
+    live = not (args.noise_file or args.speech_file)
+
+    def guarded(name, fn):
+        try:
+            return fn()
+        except (AudioFileError, C.CalibrationError) as exc:
+            return _step(out, C.StepResult(name, C.FAIL, str(exc)))
+
+    if "noise" in args.skip or not _ask(args, out, f"1/4 Room noise: stay silent for {args.seconds:.0f} s."):
+        results.append(_step(out, C.StepResult("room noise", C.SKIPPED, "skipped")))
+    elif args.noise_file or live:
+        def noise():
+            x = _audio(args, args.noise_file, args.seconds)
+            extras["noise_levels"] = F.frame_levels_db(F.mfcc(x, p), p)
+            return _step(out, C.noise_step(x, p))
+        results.append(guarded("room noise", noise))
+    else:
+        results.append(_step(out, C.StepResult("room noise", C.SKIPPED, "no --noise-file given")))
+
+    speech: list[np.ndarray] = []
+    if "mic" in args.skip or not _ask(args, out, f"2/4 Microphone: talk normally for {args.seconds:.0f} s."):
+        results.append(_step(out, C.StepResult("microphone level", C.SKIPPED, "skipped")))
+    elif args.speech_file or live:
+        def mic():
+            clips = [_audio(args, f, args.seconds) for f in (args.speech_file or [None])]
+            speech.extend(clips)
+            joined = np.concatenate(clips)
+            extras["speech_levels"] = F.frame_levels_db(F.mfcc(joined, p), p)
+            return _step(out, C.mic_step(joined, C.alsa_capture_control()))
+        results.append(guarded("microphone level", mic))
+    else:
+        results.append(_step(out, C.StepResult("microphone level", C.SKIPPED, "no --speech-file given")))
+
+    frames = []
+    if "camera" in args.skip or not _ask(args, out, "3/4 Camera: look at the camera, relaxed."):
+        results.append(_step(out, C.StepResult("camera", C.SKIPPED, "skipped")))
+    else:
+        results.append(guarded("camera", lambda: _step(out, camera(args, frames))))
+
+    if "baseline" in args.skip or not _ask(args, out, "4/4 Baseline: speak and look neutral."):
+        results.append(_step(out, C.StepResult("baseline (voice)", C.SKIPPED, "skipped")))
+    else:
+        threshold = next((r.data["threshold_db"] for r in results
+                          if r.name == "room noise" and r.status != C.FAIL and r.data), None)
+        if speech:
+            results.append(guarded("baseline (voice)",
+                                   lambda: _step(out, voice_baseline(args, speech, threshold, extras))))
+        if frames:
+            results.append(guarded("baseline (face)",
+                                   lambda: _step(out, face_baseline(frames, extras))))
+    return results, extras
+
+
+def voice_points(recogniser, clips: list[np.ndarray]) -> list[tuple[float, float]]:
+    """(valence, arousal) of every voiced window of the clips, as the daemon sees them."""
+    from edge.audio.speech import prepare_clip
+    from edge.labels import expected_va
+
+    points = []
+    for x in clips:
+        windows, voiced = prepare_clip(x, recogniser.params, recogniser.vad)
+        if not voiced.any():
+            continue
+        probs = recogniser.model.predict(windows[voiced])
+        points += [expected_va(dict(zip(recogniser.labels, pr))) for pr in probs]
+    return points
+
+
+def voice_baseline(args, clips, threshold_db, extras) -> C.StepResult:
+    from edge.predict import speech_recogniser
+
+    rec = speech_recogniser(args.speech_model, threshold_db)
+    pts = voice_points(rec, clips)
+    extras["voice_points"] = pts
+    return C.baseline_step("voice", pts)
+
+
+def _face_tools():
+    try:
+        from edge.vision.expression import default_face_recogniser
+    except ImportError as exc:
+        raise C.CalibrationError(f"camera: face support is not installed ({exc})") from None
+    return default_face_recogniser()
+
+
+def camera(args, frames: list) -> C.StepResult:
+    if args.image_dir is None:
+        raise C.CalibrationError(
+            "camera: no --image-dir given and live camera capture is done by the daemon; "
+            "save a few frames with the camera and pass --image-dir DIR")
+    from edge.vision.sources import load_image_folder
+
+    rec = _face_tools()
+    images = load_image_folder(args.image_dir)
+    if not images:
+        raise C.CalibrationError(f"{args.image_dir}: no readable images (.jpg, .png)")
+    from edge.vision.faces import to_gray_u8
+
+    grey = [(name, to_gray_u8(img)) for name, img in images]
+    frames.extend(images)
+    return C.camera_step(grey, rec.detector.detect)
+
+
+def face_baseline(frames, extras) -> C.StepResult:
+    rec = _face_tools()
+    pts = []
+    for _name, img in frames:
+        r = rec.classify_frame(img)
+        if r.label is not None:
+            pts.append((r.valence, r.arousal))
+    extras["face_points"] = pts
+    return C.baseline_step("face", pts)
+
+
+def write_report_png(path: Path, extras: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, colour, label in (("noise_levels", "tab:grey", "room noise"),
+                               ("speech_levels", "tab:blue", "speech")):
+        if key in extras:
+            a1.hist(extras[key], bins=60, alpha=0.6, color=colour, label=label, density=True)
+    a1.set_xlabel("frame level (dBFS, pre-emphasised)")
+    a1.set_title("noise floor vs speech")
+    a1.legend()
+    for key, colour in (("voice_points", "tab:blue"), ("face_points", "tab:orange")):
+        pts = np.asarray(extras.get(key, []))
+        if len(pts):
+            a2.scatter(pts[:, 0], pts[:, 1], s=8, alpha=0.4, color=colour, label=key.split("_")[0])
+            a2.scatter(*pts.mean(axis=0), s=120, marker="x", color=colour)
+    a2.axhline(0, color="k", lw=0.5)
+    a2.axvline(0, color="k", lw=0.5)
+    a2.set(xlim=(-1, 1), ylim=(-1, 1), xlabel="valence", ylabel="arousal", title="resting baseline")
+    a2.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

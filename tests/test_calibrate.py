@@ -1,0 +1,213 @@
+"""edge-cli calibrate on real recordings: thresholds, levels, baseline, safe writes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import ROOT, SHIPPED_SPEECH, needs_data, ravdess_clip, run_cli
+
+from edge import calibrate as C
+from edge.audio import features as F
+from edge.audio.sources import load_audio
+from edge.audio.speech import window_levels
+from edge.audio.vad import VadParams, is_voiced
+
+P = F.FeatureParams()
+SR = 16000
+
+
+def room_noise(seconds: float, seed: int, level: float = 0.001, n: int | None = None) -> np.ndarray:
+    """A quiet room (-60 dBFS RMS): fan rumble, some hiss and mains hum, its loudness drifting
+    by ~12 dB (so the level gate, not the steady-noise rule, has to reject it)."""
+    rng = np.random.default_rng(seed)
+    n = n or int(seconds * SR)
+    t = np.arange(n) / SR
+    brown = np.cumsum(rng.standard_normal(n))
+    brown -= np.convolve(brown, np.ones(400) / 400, mode="same")  # remove drift
+    white = rng.standard_normal(n)
+    x = brown / brown.std() + 0.3 * white + 0.3 * np.sin(2 * np.pi * 50 * t)
+    drift = 10 ** ((6 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6))) / 20)
+    return (level * x / x.std() * drift).astype(np.float32)
+
+
+def window_voiced(signal, vad):
+    return [is_voiced(lv, vad) for lv in window_levels(F.mfcc(signal, P), P)]
+
+
+@needs_data
+def test_noise_threshold_rejects_noise_and_keeps_speech(tmp_path):
+    noise_file = tmp_path / "room.wav"
+    sf.write(noise_file, room_noise(10, seed=1), SR)
+    step = C.noise_step(load_audio(noise_file, SR), P)
+    assert step.status == C.PASS, step.line()
+    vad = VadParams(threshold_db=step.data["threshold_db"])
+    assert not is_voiced_default_rejects_all(room_noise(60, seed=2))  # the gate is needed
+
+    noise_windows = window_voiced(room_noise(60, seed=2), vad)
+    rejected = 1 - np.mean(noise_windows)
+    speech_windows = []
+    for actor in range(19, 25):
+        for emo in ("01", "03", "04", "05"):
+            x = load_audio(ravdess_clip(actor, emo, "01" if emo == "01" else "02"), SR)
+            speech_windows += window_voiced(x + room_noise(0, seed=actor, n=len(x)), vad)
+    kept = np.mean(speech_windows)
+    print(f"threshold {vad.threshold_db:.1f} dBFS: noise rejected {rejected:.3f}, speech kept {kept:.3f}")
+    assert rejected >= 0.95
+    assert kept >= 0.90
+
+
+def is_voiced_default_rejects_all(noise) -> bool:
+    """True when the default VAD (no calibration) already rejects every noise window."""
+    return not any(window_voiced(noise, VadParams(threshold_db=-100.0)))
+
+
+def test_loud_room_warns():
+    step = C.noise_step(room_noise(6, seed=3, level=0.2), P)
+    assert step.status == C.WARN and "high for speech" in step.message and step.advice
+
+
+@needs_data
+def test_clipped_and_quiet_recordings_are_flagged():
+    x = load_audio(ravdess_clip(20, "05"), SR)
+    clipped = np.clip(x * 40, -1, 1)
+    r = C.mic_step(clipped)
+    assert r.status == C.FAIL and "clipped" in r.message and "lower the input gain" in r.advice
+    quiet = x * 10 ** ((-40 - C.active_level_dbfs(x)) / 20)
+    r = C.mic_step(quiet)
+    assert r.status == C.WARN and "too quiet" in r.message
+    assert r.data["active_level_dbfs"] == pytest.approx(-40, abs=0.1)
+    assert r.data["suggested_gain_db"] == pytest.approx(14, abs=0.2)
+    good = x * 10 ** ((-26 - C.active_level_dbfs(x)) / 20)
+    assert C.mic_step(good).status == C.PASS
+
+
+def test_calibration_file_round_trip_history_and_restore(tmp_path):
+    first = C.Calibration.from_steps([C.StepResult("room noise", C.PASS, "ok",
+                                                   data={"threshold_db": -60.0})])
+    C.save_calibration(tmp_path, first)
+    second = C.Calibration.from_steps([C.StepResult("room noise", C.PASS, "ok",
+                                                    data={"threshold_db": -50.0})])
+    C.save_calibration(tmp_path, second)
+    assert C.load_calibration(tmp_path).vad["threshold_db"] == -50.0
+    assert len(C.history(tmp_path)) == 1
+    C.restore(tmp_path)
+    assert C.load_calibration(tmp_path).vad["threshold_db"] == -60.0
+    assert len(C.history(tmp_path)) == 2  # the replaced one is kept too
+
+
+def test_corrupt_file_is_moved_aside_not_overwritten(tmp_path):
+    (tmp_path / C.FILE_NAME).write_text("{broken")
+    moved = C.quarantine_corrupt(tmp_path)
+    assert moved is not None and moved.read_text() == "{broken"
+    assert not (tmp_path / C.FILE_NAME).exists()
+    with pytest.raises(C.CalibrationError, match="offsets.voice"):
+        C.parse_calibration(json.dumps({"version": 1, "created": "2026-01-01T00:00:00+00:00",
+                                        "steps": [], "offsets": {"voice": [3, 0]}}), "x.json")
+
+
+def test_unwritable_state_dir_fails_clearly(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    res = run_cli("calibrate", "--yes", "--skip", "camera", "--state-dir", str(blocker / "sub"),
+                  "--noise-file", "x.wav")
+    assert res.returncode == 2
+    assert "cannot create the state directory" in res.stderr
+
+
+@needs_data
+def test_cli_from_files_json_and_report(tmp_path):
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, room_noise(6, seed=4), SR)
+    speech = [ravdess_clip(21, "01", "01", s, r) for s in ("01", "02") for r in ("01", "02")]
+    args = ["calibrate", "--yes", "--json", "--state-dir", str(tmp_path / "state"),
+            "--noise-file", str(noise), "--skip", "camera", "--report", str(tmp_path / "c.png")]
+    for s in speech:
+        args += ["--speech-file", str(s)]
+    res = run_cli(*args)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    cal = out["calibration"]
+    assert cal["vad"]["threshold_db"] < -40
+    assert set(cal["offsets"]) == {"voice"} and 0.2 <= cal["reliability"]["voice"] <= 1
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    assert "[PASS] room noise" in res.stderr and "[SKIP" in res.stderr
+
+
+def test_no_microphone_and_bad_rate_fail_with_advice(tmp_path):
+    res = run_cli("calibrate", "--yes", "--skip", "camera", "baseline", "--state-dir",
+                  str(tmp_path), "--audio-device", "no-such-microphone-xyz", "--seconds", "1")
+    assert res.returncode == 1
+    assert "microphone" in res.stdout and ("--noise-file" in res.stdout)
+    rate = tmp_path / "cd.wav"
+    sf.write(rate, np.zeros(44100, np.float32), 44100)
+    res = run_cli("calibrate", "--yes", "--skip", "camera", "mic", "baseline", "--state-dir",
+                  str(tmp_path), "--noise-file", str(rate))
+    assert res.returncode == 1 and "44100 Hz, expected 16000 Hz" in res.stdout
+
+
+@needs_data
+def test_interrupt_leaves_previous_calibration_intact(tmp_path):
+    """Ctrl-C or SIGTERM while a step waits for the person (after the noise step has run)."""
+    state = tmp_path / "state"
+    C.save_calibration(state, C.Calibration.from_steps([]))
+    before = (state / C.FILE_NAME).read_bytes()
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, room_noise(6, seed=5), SR)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        cmd = [sys.executable, "-m", "edge.cli", "calibrate", "--state-dir", str(state),
+               "--noise-file", str(noise), "--speech-file", str(ravdess_clip(22))]
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        proc.stdin.write("\n")  # go: room noise
+        proc.stdin.flush()
+        deadline = time.time() + 30
+        seen = ""
+        while "2/4" not in seen and time.time() < deadline:
+            seen += proc.stdout.read(1)
+        assert "[PASS] room noise" in seen
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert "previous calibration is unchanged" in err
+        assert (state / C.FILE_NAME).read_bytes() == before
+        assert not list(state.glob(".calibration-*.tmp"))
+
+
+@needs_data
+def test_baseline_moves_neutral_estimates_toward_origin():
+    """Baseline from one test actor's neutral clips (repetition 1); fused estimates of the
+    held-out neutral clips (repetition 2) move closer to (0, 0)."""
+    from edge.calibrate_cli import voice_points
+    from edge.mood.fusion import VOICE, FusionParams, MoodFuser, Observation
+    from edge.predict import speech_recogniser
+
+    rec = speech_recogniser(SHIPPED_SPEECH)
+    report = {}
+    for actor in range(19, 25):
+        base = [load_audio(ravdess_clip(actor, "01", "01", s, "01"), SR) for s in ("01", "02")]
+        held = [load_audio(ravdess_clip(actor, "01", "01", s, "02"), SR) for s in ("01", "02")]
+        step = C.baseline_step(VOICE, voice_points(rec, base), min_points=2)
+        offset = tuple(step.data["offset"])
+        dists = {}
+        for name, params in (("raw", FusionParams()),
+                             ("calibrated", FusionParams(calibration_offset={VOICE: offset}))):
+            d = []
+            for x in held:
+                fuser = MoodFuser(params)
+                for i, (v, a) in enumerate(voice_points(rec, [x])):
+                    est = fuser.update(Observation(VOICE, float(i), v, a, 0.8))
+                d.append(float(np.hypot(est.valence, est.arousal)))
+            dists[name] = float(np.mean(d))
+        report[actor] = dists
+    print(json.dumps(report))
+    assert report[19]["calibrated"] < report[19]["raw"]
+    mean_raw = np.mean([r["raw"] for r in report.values()])
+    mean_cal = np.mean([r["calibrated"] for r in report.values()])
+    assert mean_cal < mean_raw
