@@ -127,7 +127,8 @@ def convert(args: argparse.Namespace) -> dict:
     par["accuracy_delta_float_minus_int8"] = {
         k: test_f[k]["accuracy"] - test_q[k]["accuracy"] for k in test_q
     }
-    val_q = evaluate(int8.predict, splits["val"], sig["val"], p, vad, labels)
+    final = meta.get("best_val_uar") is None  # trained on the val speakers too
+    val_q = {} if final else evaluate(int8.predict, splits["val"], sig["val"], p, vad, labels)
 
     baselines = {}
     if not args.no_baselines:
@@ -157,6 +158,8 @@ def convert(args: argparse.Namespace) -> dict:
                 "convert_command": convert_cmd,
                 "train_args": meta["args"],
                 "best_epoch": meta["best_epoch"],
+                "selection": meta.get("selection", ""),
+                "best_val_uar": meta.get("best_val_uar"),
                 "parameters": n_params,
                 "calibration_windows": len(reps),
                 "vad": vad.__dict__,

@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -226,7 +226,7 @@ class Calibration:
 
     @classmethod
     def from_steps(cls, steps: Sequence[StepResult]) -> Calibration:
-        cal = cls(created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        cal = cls(created=datetime.now(UTC).isoformat(timespec="seconds"),
                   steps=[asdict(s) for s in steps])
         for s in steps:
             if s.status in (FAIL, SKIPPED):
@@ -258,6 +258,9 @@ def parse_calibration(text: str, where: str) -> Calibration:
         cal = Calibration(**data)
     except TypeError as exc:
         raise CalibrationError(f"{where}: {exc}") from None
+    for name in ("vad", "offsets", "reliability"):
+        if not isinstance(getattr(cal, name), dict):
+            raise CalibrationError(f"{where}: field {name!r}: expected a JSON object")
     for mod, off in cal.offsets.items():
         ok = (isinstance(off, list) and len(off) == 2
               and all(isinstance(v, (int, float)) and -1 <= v <= 1 for v in off))
@@ -277,7 +280,7 @@ def load_calibration(state_dir: Path) -> Calibration | None:
 
 
 def _stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def check_state_dir(state_dir: Path) -> Path:

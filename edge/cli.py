@@ -13,28 +13,37 @@ from edge import __version__
 log = logging.getLogger("edge.cli")
 
 DEFAULT_SPEECH_MODEL = "speech_emotion.tflite"
+DEFAULT_FACE_MODEL = "face_expression.tflite"
 
 
 def _add_predict(sub) -> None:
     ap = sub.add_parser(
         "predict",
-        help="recognise emotion in audio files (folders are searched recursively)",
-        description="Recognise the speaker's emotion in WAV/FLAC files, on this machine.",
+        help="recognise emotion in audio files and face images (folders are searched recursively)",
+        description="Recognise the speaker's emotion in WAV/FLAC files and the facial expression "
+                    "of the largest face in images (JPEG, PNG, ...), on this machine.",
     )
-    ap.add_argument("paths", nargs="+", type=Path, help="audio files or folders")
+    ap.add_argument("paths", nargs="+", type=Path, help="audio files, images or folders")
     ap.add_argument("--json", action="store_true", help="one JSON object per file per line")
     ap.add_argument("--speech-model", type=Path, default=None,
                     help=f"speech .tflite (default: models_tflite/{DEFAULT_SPEECH_MODEL})")
     ap.add_argument("--vad-threshold-db", type=float, default=None,
                     help="frame level (dBFS, pre-emphasised) that counts as sound")
+    ap.add_argument("--face-model", type=Path, default=None,
+                    help=f"face .tflite (default: models_tflite/{DEFAULT_FACE_MODEL})")
+    ap.add_argument("--face-crops", action="store_true",
+                    help="images are already aligned face crops (as in FER-2013): skip detection")
+    ap.add_argument("--annotate", type=Path, default=None, metavar="OUT_DIR",
+                    help="write each image with its face box and label drawn on it to OUT_DIR")
     ap.set_defaults(func=cmd_predict)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from edge.predict import predict_files
+    from edge.predict import predict_paths
 
     failures = 0
-    for item in predict_files(args.paths, args.speech_model, args.vad_threshold_db):
+    for item in predict_paths(args.paths, args.speech_model, args.vad_threshold_db,
+                              args.face_model, args.face_crops, args.annotate):
         if item.error is not None:
             failures += 1
             print(f"error: {item.error}", file=sys.stderr)
@@ -45,9 +54,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(json.dumps(item.as_json()), flush=True)
         else:
             r = item.result
-            label = r.label or "(no speech)"
+            face = hasattr(r, "faces")
+            label = r.label or ("(no face)" if face else "(no speech)")
             va = "" if r.valence is None else f"  valence {r.valence:+.2f} arousal {r.arousal:+.2f}"
-            print(f"{item.path}: {label}  confidence {r.confidence:.2f}{va}", flush=True)
+            faces = f"  faces {r.faces}" if face else ""
+            print(f"{item.path}: {label}  confidence {r.confidence:.2f}{va}{faces}", flush=True)
     return 1 if failures else 0
 
 
@@ -62,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_music(sub)
     add_calibrate(sub)
+    from edge.daemon_cli import add_commands as add_daemon
+
+    add_daemon(sub)
     return ap
 
 

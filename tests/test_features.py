@@ -73,7 +73,7 @@ def test_windows_cover_the_clip_and_tile_short_clips():
 
 
 def test_normalise_is_per_window_cmvn():
-    p = F.FeatureParams()
+    p = F.FeatureParams(normalisation="cmvn")
     x = np.random.default_rng(0).normal(5, 3, size=(2, 200, 40)).astype(np.float32)
     y = F.normalise(x, p)
     np.testing.assert_allclose(y.mean(axis=1), 0, atol=1e-4)
@@ -115,3 +115,17 @@ def test_floor_changes_only_near_silent_frames():
     np.testing.assert_allclose(floored[loud, 0], raw[loud, 0], atol=0.01)
     silent = F.frame_levels_db(F.mfcc(np.zeros(8000, np.float32), p1), p1)
     np.testing.assert_allclose(silent, p1.floor_db, atol=0.01)
+
+
+@needs_data
+def test_c0rel_normalisation_removes_microphone_gain():
+    # Without the noise floor a gain only shifts log-energy; the floor (like a real
+    # microphone's) breaks this only for bands near it.
+    assert F.FeatureParams().normalisation == "c0rel"
+    p = F.FeatureParams(floor_db=None)
+    x = load_audio(ravdess_clip(20, "05"), p.sample_rate)
+    a = F.normalise(F.windows(F.mfcc(x, p), p), p)
+    b = F.normalise(F.windows(F.mfcc(x * 0.25, p), p), p)  # -12 dB
+    loud = F.windows(F.frame_levels_db(F.mfcc(x, p), p)[:, None], p)[..., 0] > -60
+    np.testing.assert_allclose(a[..., 0][loud], b[..., 0][loud], atol=0.05)
+    np.testing.assert_allclose(a[..., 1:][loud], b[..., 1:][loud], atol=1e-3)

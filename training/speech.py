@@ -100,18 +100,19 @@ def sample_epoch(banks: list[Bank], p: F.FeatureParams, rng: np.random.Generator
 
 
 def spec_augment(x: np.ndarray, rng: np.random.Generator, p_mask: float = 0.5) -> np.ndarray:
-    """Time and cepstral masks (set to 0, the per-window mean after CMVN)."""
+    """Time and cepstral masks, filled with the window's own mean so no value is new."""
     x = x.copy()
     n, t, c = x.shape
     for i in range(n):
         if rng.random() < p_mask:
+            mean = x[i].mean(axis=0)
             for _ in range(2):
                 w = int(rng.integers(0, t // 10))
                 s = int(rng.integers(0, t - w + 1))
-                x[i, s : s + w] = 0
+                x[i, s : s + w] = mean
             w = int(rng.integers(0, c // 8))
             s = int(rng.integers(1, c - w + 1))
-            x[i, :, s : s + w] = 0
+            x[i, :, s : s + w] = mean[s : s + w]
     return x
 
 
@@ -178,7 +179,7 @@ def train(args: argparse.Namespace) -> Path:
     import keras
     import tensorflow as tf
 
-    from training.models import speech_cnn
+    from training import models
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -188,7 +189,7 @@ def train(args: argparse.Namespace) -> Path:
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
 
     p = F.FeatureParams(window_s=args.window_s, hop_s=args.hop_s, numcep=args.numcep,
-                        nfilt=max(args.numcep, 40))
+                        nfilt=max(args.numcep, 40), normalisation=args.normalisation)
     vad = VadParams()
     labels = list(VOCABULARY)
     clips = load_corpora(Path(args.data), args.corpora)
@@ -199,17 +200,19 @@ def train(args: argparse.Namespace) -> Path:
     log.info("clips: %s", {k: len(v) for k, v in splits.items()})
 
     t0 = time.time()
-    train_sig = load_signals(splits["train"], p.sample_rate)
-    val_sig = load_signals(splits["val"], p.sample_rate)
+    fit_clips = splits["train"] + (splits["val"] if args.final else [])
+    train_sig = load_signals(fit_clips, p.sample_rate)
+    val_sig = [] if args.final else load_signals(splits["val"], p.sample_rate)
     banks = [
         make_bank(x, labels.index(c.label), p, vad, args.versions, rng)
-        for x, c in zip(train_sig, splits["train"])
+        for x, c in zip(train_sig, fit_clips)
     ]
     log.info("feature banks ready in %.1fs", time.time() - t0)
     y_all = np.array([b.label for b in banks])
     cw = class_weights(y_all, len(labels))
 
-    model = speech_cnn(p.window_frames, p.numcep, len(labels), widths=tuple(args.widths))
+    build = {"tcn": models.speech_tcn, "cnn2d": models.speech_cnn}[args.arch]
+    model = build(p.window_frames, p.numcep, len(labels), widths=tuple(args.widths))
     sched = keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * max(
         1, (len(banks) * args.per_clip) // args.batch))
     model.compile(optimizer=keras.optimizers.Adam(sched),
@@ -233,11 +236,14 @@ def train(args: argparse.Namespace) -> Path:
         yo = keras.utils.to_categorical(y, len(labels))
         h = model.fit(x, yo, batch_size=args.batch, epochs=1, verbose=0, class_weight=cw,
                       shuffle=True)
-        val = evaluate(predict, splits["val"], val_sig, p, vad, labels)
-        uar = float(np.mean([m["uar"] for m in val.values()]))
-        rec = {"epoch": epoch + 1, "loss": float(h.history["loss"][-1]), "val_uar": uar,
-               **{f"val_uar_{k}": v["uar"] for k, v in val.items()},
-               "seconds": round(time.time() - te, 1)}
+        rec = {"epoch": epoch + 1, "loss": float(h.history["loss"][-1])}
+        if args.final:  # no held-out speakers: the last epoch is the model
+            uar = float(epoch + 1)
+        else:
+            val = evaluate(predict, splits["val"], val_sig, p, vad, labels)
+            uar = float(np.mean([m["uar"] for m in val.values()]))
+            rec.update({"val_uar": uar, **{f"val_uar_{k}": v["uar"] for k, v in val.items()}})
+        rec["seconds"] = round(time.time() - te, 1)
         state["history"].append(rec)
         log.info("epoch %d %s", epoch + 1, rec)
         if uar > state["best_uar"]:
@@ -262,7 +268,10 @@ def train(args: argparse.Namespace) -> Path:
         "argv": getattr(args, "argv", []),
         "splits": {k: len(v) for k, v in splits.items()},
         "best_epoch": state["best_epoch"],
-        "best_val_uar": state["best_uar"],
+        "best_val_uar": None if args.final else state["best_uar"],
+        "selection": ("final: trained on train+val speakers for a fixed number of epochs "
+                      "chosen on a validation run" if args.final else
+                      "best mean validation UAR (RAVDESS actors 15-18, EmoDB 12 and 14)"),
         "history": state["history"],
     }
     (out / "train_meta.json").write_text(json.dumps(meta, indent=1))
@@ -281,7 +290,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--per-clip", type=int, default=3, help="random windows per clip per epoch")
     ap.add_argument("--versions", type=int, default=6, help="augmented copies per clip")
-    ap.add_argument("--widths", type=int, nargs="+", default=[24, 48, 96, 128])
+    ap.add_argument("--arch", choices=["tcn", "cnn2d"], default="tcn")
+    ap.add_argument("--widths", type=int, nargs="+", default=[64, 96, 128, 128])
+    ap.add_argument("--normalisation", choices=["c0rel", "cmvn", "none"], default="c0rel")
     ap.add_argument("--window-s", type=float, default=2.0)
     ap.add_argument("--hop-s", type=float, default=0.5)
     ap.add_argument("--numcep", type=int, default=40)
@@ -289,6 +300,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--max-clips", type=int, default=0, help="smoke runs: clips per split")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--final", action="store_true",
+                    help="train on train+val speakers for exactly --epochs epochs (choose the "
+                         "number on a validation run first); the last epoch is the model")
     return ap
 
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-NORMALISATIONS = ("cmvn", "none")
+NORMALISATIONS = ("c0rel", "cmvn", "none")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,11 @@ class FeatureParams:
     winfunc: str = "hamming"
     window_s: float = 2.0  # model input window, seconds
     hop_s: float = 0.5  # hop between model windows, seconds
-    normalisation: str = "cmvn"  # per-window cepstral mean and variance normalisation
+    # c0rel: log-energy relative to the window's 90th percentile (microphone gain drops
+    # out; only c0 depends on gain), the spectral coefficients as they are, so loudness
+    # dynamics and spectral tilt (arousal cues) survive. cmvn: per-window mean and
+    # variance normalisation of every coefficient. none: raw.
+    normalisation: str = "c0rel"
     # A white noise floor (dBFS) added to every frame's power spectrum, like 16-bit
     # quantisation noise. Digital silence (exact zeros) in a file would otherwise give
     # log(eps) coefficients that no microphone produces. None: exactly the reference.
@@ -280,6 +284,10 @@ def normalise(win: np.ndarray, p: FeatureParams) -> np.ndarray:
     """Per-window normalisation as the model was trained with; works on (..., T, C)."""
     if p.normalisation == "none":
         return win.astype(np.float32, copy=False)
+    if p.normalisation == "c0rel":
+        out = win.astype(np.float32, copy=True)
+        out[..., 0] -= np.percentile(out[..., 0], 90, axis=-1)[..., None]
+        return out
     mean = win.mean(axis=-2, keepdims=True)
     std = win.std(axis=-2, keepdims=True)
     return ((win - mean) / (std + 1e-5)).astype(np.float32)

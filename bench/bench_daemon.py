@@ -1,0 +1,178 @@
+"""The daemon's CPU and memory on this machine; prints one JSON object.
+
+    python bench/bench_daemon.py [--seconds 60] [--soak-minutes 10] [--speech-model M]
+
+* steady: `edge-cli run` against a private Mosquitto, with 16 kHz audio (the demo clips,
+  looped, in real time) and 2 fps frames from an image folder (through the stand-in
+  face recogniser edge.demo.stub_face: there is no face model yet, so the face model's
+  own cost is not included).  After a warm-up, CPU % of one core (utime+stime over wall
+  time) and RSS are read from /proc/<pid>.  Targets: <= 10 % of one core, <= 80 MB.
+* soak: the same inputs with --fast --loop (as fast as the pipeline goes) until at least
+  --soak-minutes of audio went through; RSS and thread count after the first tenth of
+  the input versus at the end.  Targets: RSS growth <= 5 MB, thread count unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edge.demo import MEDIA_DIR  # noqa: E402
+from edge.demo.broker import Broker  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def proc_sample(pid: int) -> tuple[float, int, int]:
+    """(cpu seconds, rss bytes, threads) of a process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+    threads = int(fields[17])
+    with open(f"/proc/{pid}/statm") as f:
+        rss = int(f.read().split()[1]) * PAGE
+    return cpu, rss, threads
+
+
+def write_inputs(tmp: Path, port: int, speech_model: Path | None) -> Path:
+    img = tmp / "frames"
+    img.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(20):
+        np.save(img / f"{i:03d}.npy", rng.integers(0, 256, (480, 640, 3), dtype=np.uint8))
+    extra = f'\n[audio]\nspeech_model = "{speech_model}"\n' if speech_model else ""
+    conf = tmp / "bench.toml"
+    conf.write_text(f"""[mqtt]
+host = "127.0.0.1"
+port = {port}
+device_id = "bench"
+[camera]
+recogniser = "edge.demo.stub_face:factory"
+fps = 2.0
+[stats]
+interval_s = 10.0
+[daemon]
+state_dir = "{tmp / 'state'}"
+{extra}""")
+    return conf
+
+
+def start(conf: Path, tmp: Path, *extra: str) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "edge.cli", "run", "--config", str(conf), "--loop",
+            "--image-dir", str(tmp / "frames"), *extra]
+    for clip in sorted(MEDIA_DIR.glob("*.flac")):
+        argv += ["--audio-file", str(clip)]
+    log = open(tmp / f"daemon{len(extra)}.log", "wb")  # noqa: SIM115
+    return subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop(proc: subprocess.Popen) -> int:
+    proc.terminate()
+    try:
+        return proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def steady(conf: Path, tmp: Path, seconds: float, warmup: float) -> dict:
+    proc = start(conf, tmp)
+    try:
+        time.sleep(warmup)
+        c0, _, _ = proc_sample(proc.pid)
+        t0 = time.monotonic()
+        rss_max, rss = 0, []
+        while time.monotonic() - t0 < seconds:
+            time.sleep(1.0)
+            _, r, threads = proc_sample(proc.pid)
+            rss.append(r)
+            rss_max = max(rss_max, r)
+        c1, r1, threads = proc_sample(proc.pid)
+        wall = time.monotonic() - t0
+    finally:
+        rc = stop(proc)
+    return {"cpu_percent_one_core": round(100 * (c1 - c0) / wall, 2),
+            "rss_mb": round(r1 / 2**20, 1), "rss_max_mb": round(rss_max / 2**20, 1),
+            "threads": threads, "measured_s": round(wall, 1), "warmup_s": warmup,
+            "exit_code_on_sigterm": rc}
+
+
+def soak(conf: Path, tmp: Path, minutes: float) -> dict:
+    """Audio minutes processed are read from the daemon's speech window counter."""
+    import queue
+
+    from edge.config import load_config
+    from edge.publish.mqtt import Subscriber
+
+    cfg = load_config(conf, env={})
+    sub = Subscriber(cfg.mqtt, ["moodedge/bench/stats"]).start()
+    proc = start(conf, tmp, "--fast")
+    hop_s = 0.5  # windows per second of audio = 1 / hop_s
+    first = last = None
+    t0 = time.monotonic()
+    try:
+        while True:
+            try:
+                msg = sub.messages.get(timeout=30)
+            except queue.Empty:
+                raise RuntimeError("no stats from the daemon for 30 s") from None
+            windows = msg.json()["stages"]["audio"].get("windows", 0)
+            audio_min = windows * hop_s / 60
+            _, rss, threads = proc_sample(proc.pid)
+            if first is None and audio_min >= minutes / 10:
+                first = (audio_min, rss, threads)
+            last = (audio_min, rss, threads)
+            if audio_min >= minutes:
+                break
+    finally:
+        rc = stop(proc)
+        sub.stop()
+    assert first is not None and last is not None
+    return {"input_audio_minutes": round(last[0], 1), "wall_s": round(time.monotonic() - t0, 1),
+            "rss_start_mb": round(first[1] / 2**20, 2), "rss_end_mb": round(last[1] / 2**20, 2),
+            "rss_growth_mb": round((last[1] - first[1]) / 2**20, 2),
+            "threads_start": first[2], "threads_end": last[2], "exit_code_on_sigterm": rc}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=60.0, help="steady-state measurement")
+    ap.add_argument("--warmup", type=float, default=10.0)
+    ap.add_argument("--soak-minutes", type=float, default=10.0, help="0 skips the soak")
+    ap.add_argument("--speech-model", type=Path, default=None)
+    args = ap.parse_args()
+    out: dict = {"machine": platform.machine(), "cpus": os.cpu_count(),
+                 "python": platform.python_version(),
+                 "inputs": "16 kHz demo clips looped in real time + 640x480 frames at 2 fps "
+                           "(stand-in face recogniser)"}
+    with Broker() as broker, tempfile.TemporaryDirectory(prefix="moodedge-bench-") as t:
+        tmp = Path(t)
+        conf = write_inputs(tmp, broker.port, args.speech_model)
+        out["steady"] = steady(conf, tmp, args.seconds, args.warmup)
+        if args.soak_minutes > 0:
+            out["soak"] = soak(conf, tmp, args.soak_minutes)
+    s = out["steady"]
+    checks = {"cpu <= 10% of one core": s["cpu_percent_one_core"] <= 10.0,
+              "rss <= 80 MB": s["rss_max_mb"] <= 80.0}
+    if "soak" in out:
+        checks["soak rss growth <= 5 MB"] = out["soak"]["rss_growth_mb"] <= 5.0
+        checks["soak threads stable"] = out["soak"]["threads_start"] == out["soak"]["threads_end"]
+    out["targets_met"] = checks
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,497 @@
+"""The one validated configuration: a TOML file → typed, frozen dataclasses.
+
+Every key has a documented default (see :data:`EXAMPLE`, printed by
+``edge-cli config example``), so ``edge-cli run`` works with no file at all.  A file
+is validated as a whole when it is loaded: an unknown key, a wrong type or a value out
+of range is a :class:`ConfigError` naming the file, the key path (``mqtt.tls.ca_file``)
+and what was expected.
+
+The fusion, voice-activity and recommender sections fill
+:class:`edge.mood.fusion.FusionParams`, :class:`edge.audio.vad.VadParams` and
+:class:`edge.music.recommend.RecommenderParams`; their own checks run too.
+
+Secrets: the MQTT password comes, in this order, from ``mqtt.password`` in the file,
+``mqtt.password_file``, the ``MOODEDGE_MQTT_PASSWORD`` environment variable, or a
+systemd credential named ``mqtt-password`` (``$CREDENTIALS_DIRECTORY``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import socket
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.audio.vad import VadParams
+from edge.mood.fusion import FusionParams
+from edge.music.recommend import Policy, RecommenderParams
+from edge.paths import default_state_dir
+
+PASSWORD_ENV = "MOODEDGE_MQTT_PASSWORD"
+CREDENTIAL_NAME = "mqtt-password"
+_TOPIC_PART = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the file, the key and what was expected."""
+
+
+def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> dict:
+    return {"range": (lo, hi, lo_open)}
+
+
+def _choices(*values: str) -> dict:
+    return {"choices": values}
+
+
+# --------------------------------------------------------------------------------------
+# Sections.  Field metadata carries ranges/choices; the loader checks them generically.
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    enabled: bool = False
+    ca_file: Path | None = None  # None: the system's trust store
+    cert_file: Path | None = None  # client certificate (mutual TLS)
+    key_file: Path | None = None
+    insecure: bool = False  # skip host-name verification (self-signed test brokers only)
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str = "localhost"
+    port: int = field(default=1883, metadata=_range(1, 65535))
+    device_id: str = ""  # "" → the host name (see default_device_id)
+    topic_prefix: str = "moodedge"
+    client_id: str = ""  # "" → "moodedge-<device_id>"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    password_file: Path | None = None
+    keepalive_s: int = field(default=30, metadata=_range(5, 3600))
+    reconnect_min_s: float = field(default=1.0, metadata=_range(0.1, 60))
+    reconnect_max_s: float = field(default=8.0, metadata=_range(1, 3600))
+    tls: TlsConfig = field(default_factory=TlsConfig)
+
+    @property
+    def base_topic(self) -> str:
+        return f"{self.topic_prefix}/{self.device_id}"
+
+
+@dataclass(frozen=True)
+class HomeAssistantConfig:
+    discovery: bool = True
+    prefix: str = "homeassistant"
+    name: str = ""  # "" → "MoodEdge <device_id>"
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    enabled: bool = True
+    device: str = ""  # part of the input device's name; "" → the system default
+    block_s: float = field(default=0.1, metadata=_range(0.01, 1.0))
+    speech_model: Path | None = None  # None → models_tflite/speech_emotion.tflite
+    vad: VadParams = field(default_factory=VadParams)
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    enabled: bool = True
+    backend: str = field(default="auto", metadata=_choices("auto", "picamera2", "opencv"))
+    device: int = field(default=0, metadata=_range(0, 63))  # OpenCV camera index
+    width: int = field(default=640, metadata=_range(64, 4096))
+    height: int = field(default=480, metadata=_range(48, 4096))
+    fps: float = field(default=2.0, metadata=_range(0.1, 30))
+    # "module:factory" called with the model path (or None) → a FaceRecogniser.
+    recogniser: str = "edge.predict:face_recogniser"
+    face_model: Path | None = None  # None → the recogniser's default model
+
+
+@dataclass(frozen=True)
+class MoodConfig:
+    interval_s: float = field(default=1.0, metadata=_range(0.1, 60))  # estimate cadence
+    min_change: float = field(default=0.02, metadata=_range(0, 2))  # A/V move to republish
+    refresh_s: float = field(default=60.0, metadata=_range(1, 3600))  # republish anyway
+
+
+@dataclass(frozen=True)
+class TracksConfig:
+    policy: Policy = Policy.MATCH
+    target: tuple[float, float] | None = None  # (valence, arousal) for policy "target"
+    count: int = field(default=5, metadata=_range(1, 50))
+    min_interval_s: float = field(default=30.0, metadata=_range(0, 86400))
+    min_move: float = field(default=0.25, metadata=_range(0, 3))
+    min_confidence: float = field(default=0.05, metadata=_range(0, 1))
+    catalogue: Path | None = None  # None → <state_dir>/catalogue.sqlite (starter if empty)
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    interval_s: float = field(default=30.0, metadata=_range(1, 3600))
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    state_dir: Path | None = None  # None → $MOODEDGE_STATE_DIR, $STATE_DIRECTORY or ~/.local/…
+    queue_size: int = field(default=8, metadata=_range(1, 1000))
+    retry_min_s: float = field(default=1.0, metadata=_range(0.05, 60))
+    retry_max_s: float = field(default=30.0, metadata=_range(0.1, 3600))
+    stall_s: float = field(default=5.0, metadata=_range(0.5, 600))  # a live source this quiet is failed
+
+
+@dataclass(frozen=True)
+class Config:
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    fusion: FusionParams = field(default_factory=FusionParams)
+    mood: MoodConfig = field(default_factory=MoodConfig)
+    recommender: RecommenderParams = field(default_factory=RecommenderParams)
+    tracks: TracksConfig = field(default_factory=TracksConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+
+    def state_dir(self, env: Mapping[str, str] | None = None) -> Path:
+        """``daemon.state_dir``, else where ``edge-cli calibrate`` and the catalogue look
+        (:func:`edge.paths.default_state_dir`)."""
+        if self.daemon.state_dir is not None:
+            return self.daemon.state_dir
+        return default_state_dir(env)
+
+    def catalogue_path(self) -> Path:
+        return self.tracks.catalogue or self.state_dir() / "catalogue.sqlite"
+
+
+# --------------------------------------------------------------------------------------
+# The generic loader.
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if tp is bool:
+        return "true or false"
+    if tp is int:
+        return "an integer"
+    if tp is float:
+        return "a number"
+    if tp in (str, Path):
+        return "a string" if tp is str else "a path (string)"
+    if isinstance(tp, type) and issubclass(tp, Policy):
+        return "one of " + ", ".join(repr(p.value) for p in Policy)
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    if origin is tuple:
+        return f"an array of {len(typing.get_args(tp))} numbers"
+    if origin in (Mapping, dict):
+        return "a table"
+    return str(tp)
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _convert(args[0], value, where)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {_show(value)}")
+        return _build(tp, value, where)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {_show(value)}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {_show(value)}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {_show(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {_show(value)}")
+        return value
+    if tp is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}: expected a path (non-empty string), got {_show(value)}")
+        return Path(value).expanduser()
+    if isinstance(tp, type) and issubclass(tp, Policy):
+        try:
+            return Policy(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected {_type_name(tp)}, got {_show(value)}") from None
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, list) or len(value) != len(args):
+            raise ConfigError(f"{where}: expected {_type_name(tp)}, got {_show(value)}")
+        return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if origin in (Mapping, dict):
+        _, vt = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {_show(value)}")
+        return {k: _convert(vt, v, f"{where}.{k}") for k, v in value.items()}
+    raise TypeError(f"{where}: unsupported config type {tp!r}")  # a bug here, not in the file
+
+
+def _show(value: Any) -> str:
+    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+            dict: "table"}.get(type(value), type(value).__name__)
+    text = repr(value)
+    return f"{kind} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _check_meta(meta: Mapping[str, Any], value: Any, where: str) -> None:
+    if "range" in meta and value is not None:
+        lo, hi, lo_open = meta["range"]
+        if (lo is not None and (value <= lo if lo_open else value < lo)) or (
+            hi is not None and value > hi
+        ):
+            bounds = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
+            raise ConfigError(f"{where}: expected a value in {bounds}, got {value}")
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"{where}: expected one of {list(meta['choices'])}, got {value!r}")
+
+
+def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    prefix = f"{where}." if where else ""
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{prefix}{unknown[0]}: unknown key; expected one of {sorted(known)}"
+            + (f" (also unknown: {unknown[1:]})" if len(unknown) > 1 else "")
+        )
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}{name}"
+        converted = _convert(hints[name], value, key)
+        _check_meta(known[name].metadata, converted, key)
+        kwargs[name] = converted
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:  # the section's own checks (e.g. FusionParams)
+        raise ConfigError(f"{where or 'config'}: {exc}") from None
+
+
+def default_device_id() -> str:
+    """The host name, lower-cased, with anything outside [a-z0-9_-] made '_'."""
+    name = re.sub(r"[^a-z0-9_-]", "_", socket.gethostname().split(".")[0].lower())
+    return name[:64] or "moodedge"
+
+
+def _read_secret(path: Path, where: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read {path}: {exc}") from None
+    secret = text.strip("\r\n")
+    if not secret:
+        raise ConfigError(f"{where}: {path} is empty")
+    return secret
+
+
+def _resolve(cfg: Config, env: Mapping[str, str]) -> Config:
+    """Fill derived defaults (device id, client id, password) and cross-field checks."""
+    m = cfg.mqtt
+    device_id = m.device_id or default_device_id()
+    if not _DEVICE_ID.match(device_id):
+        raise ConfigError(f"mqtt.device_id: expected 1-64 of [A-Za-z0-9_-], got {device_id!r}")
+    if not _TOPIC_PART.match(m.topic_prefix):
+        raise ConfigError(
+            f"mqtt.topic_prefix: expected topic levels of [A-Za-z0-9_-] joined by '/', "
+            f"got {m.topic_prefix!r}"
+        )
+    ha = cfg.homeassistant
+    if not _TOPIC_PART.match(ha.prefix):
+        raise ConfigError(f"homeassistant.prefix: expected a topic like 'homeassistant', "
+                          f"got {ha.prefix!r}")
+    if m.reconnect_min_s > m.reconnect_max_s:
+        raise ConfigError("mqtt.reconnect_min_s: expected <= mqtt.reconnect_max_s")
+    if cfg.daemon.retry_min_s > cfg.daemon.retry_max_s:
+        raise ConfigError("daemon.retry_min_s: expected <= daemon.retry_max_s")
+    if m.password is not None and m.password_file is not None:
+        raise ConfigError("mqtt.password_file: give either mqtt.password or mqtt.password_file")
+    password = m.password
+    if m.password_file is not None:
+        password = _read_secret(m.password_file, "mqtt.password_file")
+    elif password is None and env.get(PASSWORD_ENV):
+        password = env[PASSWORD_ENV]
+    elif password is None and env.get("CREDENTIALS_DIRECTORY"):
+        cred = Path(env["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_NAME
+        if cred.is_file():
+            password = _read_secret(cred, f"systemd credential {CREDENTIAL_NAME}")
+    if password is not None and m.username is None:
+        raise ConfigError("mqtt.username: a password is set, so a username is needed")
+    tls = m.tls
+    if (tls.cert_file is None) != (tls.key_file is None):
+        raise ConfigError("mqtt.tls.key_file: give both cert_file and key_file, or neither")
+    if tls.enabled:
+        for name in ("ca_file", "cert_file", "key_file"):
+            p = getattr(tls, name)
+            if p is not None and not p.is_file():
+                raise ConfigError(f"mqtt.tls.{name}: file not found: {p}")
+    t = cfg.tracks
+    if t.policy is Policy.TARGET and t.target is None:
+        raise ConfigError("tracks.target: policy 'target' needs target = [valence, arousal]")
+    if t.target is not None and not all(-1.0 <= x <= 1.0 for x in t.target):
+        raise ConfigError(f"tracks.target: expected values in [-1, 1], got {list(t.target)}")
+    mqtt = dataclasses.replace(
+        m, device_id=device_id, client_id=m.client_id or f"moodedge-{device_id}",
+        password=password, password_file=None,
+    )
+    return dataclasses.replace(cfg, mqtt=mqtt)
+
+
+def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
+    """Validate a parsed TOML document (a dict) into a :class:`Config`."""
+    return _resolve(_build(Config, data, ""), os.environ if env is None else env)
+
+
+def load_config(path: Path | str | None = None, overrides: Mapping[str, Any] | None = None,
+                env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate ``path`` (None: all defaults), then apply ``overrides``.
+
+    ``overrides`` maps dotted keys (``"mqtt.port"``) to values, e.g. from command-line
+    flags; they are validated like keys in the file.
+    """
+    data: dict[str, Any] = {}
+    where = "defaults"
+    if path is not None:
+        where = str(path)
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        *parents, leaf = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{where}: {part}: expected a table")
+        node[leaf] = value
+    try:
+        return parse_config(data, env)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+EXAMPLE = '''\
+# MoodEdge configuration (TOML).  Every key is optional; the values shown are the
+# defaults.  Check a file with:  edge-cli config check FILE
+# Unknown keys, wrong types and out-of-range values are rejected at start.
+
+[mqtt]
+host = "localhost"
+port = 1883
+# device_id = "livingroom"     # default: this machine's host name
+topic_prefix = "moodedge"      # topics are <topic_prefix>/<device_id>/...
+# client_id = "moodedge-livingroom"
+# username = "moodedge"
+# The password: password = "..." here, or password_file = "/etc/moodedge/mqtt-password",
+# or the MOODEDGE_MQTT_PASSWORD environment variable, or a systemd credential
+# named mqtt-password (LoadCredential=mqtt-password:/etc/moodedge/mqtt-password).
+keepalive_s = 30
+reconnect_min_s = 1.0          # reconnect backoff: doubles from min to max
+reconnect_max_s = 8.0          # so a returning broker is found within ~8 s
+
+[mqtt.tls]
+enabled = false
+# ca_file = "/etc/ssl/certs/my-ca.pem"   # default: the system trust store
+# cert_file = "/etc/moodedge/client.crt" # client certificate (with key_file)
+# key_file = "/etc/moodedge/client.key"
+insecure = false               # true skips host-name checks: test brokers only
+
+[homeassistant]
+discovery = true               # publish homeassistant/device/<device_id>/config
+prefix = "homeassistant"
+# name = "MoodEdge livingroom"
+
+[audio]
+enabled = true
+device = ""                    # part of the microphone's name ("USB"); "" = default input
+block_s = 0.1
+# speech_model = "/opt/moodedge/models/speech_emotion.tflite"  # default: shipped model
+
+[audio.vad]                    # which windows count as speech
+threshold_db = -75.0
+min_voiced_fraction = 0.25
+min_dynamic_db = 10.0
+
+[camera]
+enabled = true
+backend = "auto"               # auto (picamera2, else OpenCV), picamera2, opencv
+device = 0                     # OpenCV camera index
+width = 640
+height = 480
+fps = 2.0                      # frames looked at per second
+recogniser = "edge.predict:face_recogniser"  # module:factory(model path) → classify_frame()
+# face_model = "/opt/moodedge/models/face_expression.tflite"  # default: shipped model
+
+[fusion]                       # edge.mood.fusion.FusionParams
+half_life_s = 5.0
+max_age_s = 20.0
+smoothing_half_life_s = 2.0
+default_reliability = 0.5
+hysteresis = 0.1
+neutral_radius = 0.2
+evidence_prior = 1.0
+
+[fusion.reliability]
+face = 1.0
+voice = 0.8
+
+[fusion.calibration_offset]    # per-modality resting baseline [valence, arousal]
+# voice = [0.0, 0.1]
+
+[mood]
+interval_s = 1.0               # how often the fused mood is computed
+min_change = 0.02              # republish when valence/arousal move this much
+refresh_s = 60.0               # republish at least this often
+
+[recommender]                  # edge.music.recommend.RecommenderParams
+step = 0.25
+repeat_window = 50
+artist_window = 3
+feedback_weight = 0.3
+neighbour_weight = 0.1
+feedback_radius = 0.15
+
+[tracks]
+policy = "match"               # match, uplift, calm, target
+# target = [0.4, -0.6]         # [valence, arousal] for policy "target"
+count = 5
+min_interval_s = 30.0          # never republish tracks more often than this
+min_move = 0.25                # ...and only when the mood moved this far (or policy changed)
+min_confidence = 0.05          # a mood this unsure never moves the music
+# catalogue = "/var/lib/moodedge/catalogue.sqlite"  # default: <state_dir>/catalogue.sqlite
+
+[stats]
+interval_s = 30.0
+
+[daemon]
+# state_dir = "/var/lib/moodedge"   # default: $MOODEDGE_STATE_DIR, $STATE_DIRECTORY, ~/.local/share/moodedge
+queue_size = 8                 # per stage; a slow stage drops, never blocks
+retry_min_s = 1.0              # a missing/failing device is retried with this backoff
+retry_max_s = 30.0
+stall_s = 5.0                  # a microphone/camera silent this long is reopened
+'''

@@ -1,0 +1,1 @@
+"""Publishing: MQTT topics, Home Assistant discovery and the command schema."""

@@ -1,0 +1,293 @@
+"""Every MQTT topic in one place: availability (last will), mood, tracks, stats, cmd/events
+and Home Assistant discovery, over ``paho-mqtt`` 2.x with reconnect and republish.
+
+Topics under ``<topic_prefix>/<device_id>``:
+
+=================  ======  ====  =====================================================
+topic              retain  QoS   payload
+=================  ======  ====  =====================================================
+``availability``   yes     1     ``online`` / ``offline`` (``offline`` is the last will)
+``mood``           yes     1     JSON: ts, valence, arousal, confidence, quadrant,
+                                 emotion, sources {modality: label, confidence, age_s}
+``tracks``         yes     1     JSON: ts, policy, target, mood, tracks [{uri, title,
+                                 artist, valence, arousal, reason}]
+``stats``          no      0     JSON: latencies, counters, CPU %, RSS, uptime, versions
+``cmd``            (in)    1     JSON commands (:mod:`edge.publish.commands`)
+``events``         no      1     JSON answers to commands: ts, id, cmd, ok, result/error
+=================  ======  ====  =====================================================
+
+While the broker is away, retained state is kept (the latest payload per topic) and
+republished, with ``online`` and the discovery message, on every reconnect; other
+messages are dropped and counted.  Only the derived numbers and labels the daemon
+hands in are published: this module never sees audio or frames.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge.config import HomeAssistantConfig, MqttConfig
+from edge.publish.discovery import discovery_payload, discovery_topic
+
+log = logging.getLogger(__name__)
+
+MAX_PUBLISH_BYTES = 64 * 1024
+ONLINE, OFFLINE = "online", "offline"
+
+
+@dataclass(frozen=True)
+class Topics:
+    base: str
+    availability: str
+    mood: str
+    tracks: str
+    stats: str
+    cmd: str
+    events: str
+    discovery: str
+    ha_status: str
+
+    @classmethod
+    def of(cls, mqtt: MqttConfig, ha: HomeAssistantConfig) -> Topics:
+        b = mqtt.base_topic
+        return cls(b, f"{b}/availability", f"{b}/mood", f"{b}/tracks", f"{b}/stats",
+                   f"{b}/cmd", f"{b}/events", discovery_topic(ha.prefix, mqtt.device_id),
+                   f"{ha.prefix}/status")
+
+
+def make_client(mqtt: MqttConfig, client_id: str | None = None) -> paho.Client:
+    """A paho client with the configured credentials, TLS and reconnect backoff."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id or mqtt.client_id,
+                         protocol=paho.MQTTv311, clean_session=True)
+    if mqtt.username is not None:
+        client.username_pw_set(mqtt.username, mqtt.password)
+    if mqtt.tls.enabled:
+        client.tls_set(
+            ca_certs=str(mqtt.tls.ca_file) if mqtt.tls.ca_file else None,
+            certfile=str(mqtt.tls.cert_file) if mqtt.tls.cert_file else None,
+            keyfile=str(mqtt.tls.key_file) if mqtt.tls.key_file else None,
+        )
+        client.tls_insecure_set(mqtt.tls.insecure)
+    client.reconnect_delay_set(min_delay=max(1, round(mqtt.reconnect_min_s)),
+                               max_delay=max(1, round(mqtt.reconnect_max_s)))
+    return client
+
+
+def encode(payload: Any) -> bytes:
+    """Compact JSON; NaN/inf and non-JSON types are refused (ValueError/TypeError)."""
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+class MqttPublisher:
+    """The daemon's MQTT side.  Thread-safe: any stage may call ``publish_*``.
+
+    ``on_command(payload, topic)`` is called on paho's network thread for every
+    ``…/cmd`` message; it must return quickly and never raise (errors are logged).
+    """
+
+    def __init__(self, mqtt: MqttConfig, ha: HomeAssistantConfig,
+                 on_command: Callable[[bytes, str], None] | None = None) -> None:
+        self.cfg = mqtt
+        self.ha = ha
+        self.topics = Topics.of(mqtt, ha)
+        self.on_command = on_command
+        self._discovery = (
+            encode(discovery_payload(mqtt.device_id, self.topics.base, ha.name))
+            if ha.discovery else None
+        )
+        self._lock = threading.Lock()
+        self._retained: dict[str, tuple[bytes, int]] = {}
+        self._connected = False
+        self._closing = False
+        self.counters = {"published": 0, "dropped": 0, "connects": 0, "disconnects": 0,
+                         "commands": 0}
+        c = self.client = make_client(mqtt)
+        c.will_set(self.topics.availability, OFFLINE, qos=1, retain=True)
+        c.max_inflight_messages_set(100)
+        c.max_queued_messages_set(5000)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def start(self) -> None:
+        """Connect in the background; paho's thread retries with backoff until stop()."""
+        log.info("MQTT: connecting to %s:%d as %s (topics %s/…)", self.cfg.host, self.cfg.port,
+                 self.cfg.client_id, self.topics.base)
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        self.client.loop_start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Publish ``offline`` (waiting up to ``timeout``), disconnect and stop the thread."""
+        with self._lock:
+            self._closing = True
+            connected = self._connected
+        if connected:
+            try:
+                info = self.client.publish(self.topics.availability, OFFLINE, qos=1, retain=True)
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError) as exc:
+                log.warning("MQTT: could not publish offline: %s", exc)
+        self.client.disconnect()
+        stopper = threading.Thread(target=self.client.loop_stop, daemon=True)
+        stopper.start()
+        stopper.join(timeout)
+
+    # -- publishing --------------------------------------------------------------------
+    def publish_mood(self, payload: dict[str, Any]) -> None:
+        self._publish(self.topics.mood, payload, qos=1, retain=True)
+
+    def publish_tracks(self, payload: dict[str, Any]) -> None:
+        self._publish(self.topics.tracks, payload, qos=1, retain=True)
+
+    def publish_stats(self, payload: dict[str, Any]) -> None:
+        self._publish(self.topics.stats, payload, qos=0, retain=False)
+
+    def publish_event(self, payload: dict[str, Any]) -> None:
+        self._publish(self.topics.events, payload, qos=1, retain=False)
+
+    def _publish(self, topic: str, payload: dict[str, Any], qos: int, retain: bool) -> None:
+        try:
+            data = encode(payload)
+        except (TypeError, ValueError) as exc:
+            log.error("MQTT: not publishing to %s: payload is not valid JSON (%s)", topic, exc)
+            self.counters["dropped"] += 1
+            return
+        if len(data) > MAX_PUBLISH_BYTES:
+            log.error("MQTT: not publishing %d bytes to %s (limit %d)", len(data), topic,
+                      MAX_PUBLISH_BYTES)
+            self.counters["dropped"] += 1
+            return
+        with self._lock:
+            if retain:
+                self._retained[topic] = (data, qos)
+            if not self._connected or self._closing:
+                self.counters["dropped"] += 0 if retain else 1
+                return
+            self._send(topic, data, qos, retain)
+
+    def _send(self, topic: str, data: bytes | str, qos: int, retain: bool) -> None:
+        info = self.client.publish(topic, data, qos=qos, retain=retain)
+        if info.rc == paho.MQTT_ERR_SUCCESS:
+            self.counters["published"] += 1
+        else:
+            self.counters["dropped"] += 1
+            log.debug("MQTT: publish to %s failed: %s", topic, paho.error_string(info.rc))
+
+    # -- paho callbacks (network thread; must never raise) --------------------------------
+    def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
+        try:
+            if reason_code.is_failure:
+                log.error("MQTT: broker %s:%d refused the connection: %s", self.cfg.host,
+                          self.cfg.port, reason_code)
+                return
+            client.subscribe([(self.topics.cmd, 1), (self.topics.ha_status, 1)])
+            with self._lock:
+                self._connected = True
+                self.counters["connects"] += 1
+                self._send(self.topics.availability, ONLINE, 1, True)
+                if self._discovery is not None:
+                    self._send(self.topics.discovery, self._discovery, 1, True)
+                for topic, (data, qos) in self._retained.items():
+                    self._send(topic, data, qos, True)
+            log.info("MQTT: connected to %s:%d; online, %d retained topic(s) republished",
+                     self.cfg.host, self.cfg.port, len(self._retained))
+        except Exception:  # noqa: BLE001 - a callback must not kill paho's thread
+            log.exception("MQTT: error in on_connect")
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
+        with self._lock:
+            was = self._connected
+            self._connected = False
+            if was:
+                self.counters["disconnects"] += 1
+        if was and not self._closing:
+            log.warning("MQTT: disconnected from %s:%d (%s); reconnecting with backoff",
+                        self.cfg.host, self.cfg.port, reason_code)
+
+    def _on_message(self, client, userdata, msg) -> None:
+        try:
+            if msg.topic == self.topics.cmd:
+                self.counters["commands"] += 1
+                if self.on_command is not None:
+                    self.on_command(msg.payload, msg.topic)
+            elif msg.topic == self.topics.ha_status and msg.payload.strip() == b"online":
+                if self._discovery is not None:
+                    with self._lock:
+                        if self._connected:
+                            self._send(self.topics.discovery, self._discovery, 1, True)
+                    log.info("MQTT: Home Assistant is online; discovery re-sent")
+        except Exception:  # noqa: BLE001 - a callback must not kill paho's thread
+            log.exception("MQTT: error handling a message on %s", msg.topic)
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    payload: bytes
+    retain: bool
+    ts: float
+
+    def json(self) -> Any:
+        """The payload as JSON, or as text when it is not JSON."""
+        try:
+            return json.loads(self.payload)
+        except ValueError:
+            return self.payload.decode("utf-8", "replace")
+
+
+class Subscriber:
+    """Subscribes to ``topics`` and queues every :class:`Message` (listen, demo, tests)."""
+
+    def __init__(self, mqtt: MqttConfig, topics: list[str], client_id: str | None = None) -> None:
+        self._time = time.time
+        self.topics = topics
+        self.messages: queue.Queue[Message] = queue.Queue()
+        self._subscribed = threading.Event()
+        self.cfg = mqtt
+        self.client = make_client(mqtt, client_id or f"moodedge-listen-{uuid.uuid4().hex[:8]}")
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *a, **k: self._subscribed.set()
+        self.client.on_message = self._on_message
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
+        if not reason_code.is_failure:
+            client.subscribe([(t, 1) for t in self.topics])
+
+    def _on_message(self, client, userdata, msg) -> None:
+        self.messages.put(Message(msg.topic, bytes(msg.payload), bool(msg.retain), self._time()))
+
+    def start(self, timeout: float = 10.0) -> Subscriber:
+        """Connect and wait until subscribed; TimeoutError names the broker."""
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        self.client.loop_start()
+        if not self._subscribed.wait(timeout):
+            self.stop()
+            raise TimeoutError(f"no MQTT broker answered at {self.cfg.host}:{self.cfg.port} "
+                               f"within {timeout:g} s")
+        return self
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def __enter__(self) -> Subscriber:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,238 @@
+"""Face detection and the ONE face preprocessing path shared by training and the device.
+
+Training (``training.face``), conversion (``convert.face``) and the device
+(``edge.vision.expression``) all turn a face into model input with
+:func:`preprocess_crops` and the :class:`FaceParams` stored in the model's manifest:
+grayscale → resize to ``crop_size`` → normalise.  On a camera frame, :func:`crop_face`
+first cuts the detector's box out with ``margin`` (FER-2013 crops are ~2.5 % wider
+than an OpenCV Haar box on each side, measured on upscaled FER crops).
+
+The detector is OpenCV's frontal-face Haar cascade, shipped inside
+``opencv-python-headless<5`` (``cv2.data.haarcascades``): no model download, a few
+tens of ms per 320×240 frame on one core.  The largest face wins.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+NORMALISATIONS = ("standardise", "scale")
+CASCADE = "haarcascade_frontalface_default.xml"
+
+
+def import_cv2():
+    """OpenCV, or an ImportError that says what to install."""
+    try:
+        import cv2
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "the face path needs OpenCV: pip install 'opencv-python-headless<5' "
+            f"(5.x dropped CascadeClassifier) ({exc})"
+        ) from exc
+    return cv2
+
+
+@dataclass(frozen=True)
+class FaceParams:
+    """Everything that decides the numbers a face model sees."""
+
+    crop_size: int = 48  # model input is (crop_size, crop_size, 1)
+    margin: float = 0.025  # box grown by this fraction of its size on each side
+    grayscale: bool = True
+    normalisation: str = "standardise"  # per-crop mean/std, clipped; or "scale": x/127.5 - 1
+    clip_sigma: float = 3.0  # "standardise": values clipped to ±clip_sigma then / clip_sigma
+    flip_average: bool = True  # average the model's output on the crop and its mirror image
+
+    def __post_init__(self) -> None:
+        if not 8 <= int(self.crop_size) <= 512:
+            raise ValueError(f"crop_size: expected 8..512 pixels, got {self.crop_size}")
+        if not 0.0 <= self.margin <= 1.0:
+            raise ValueError(f"margin: expected 0..1 (fraction of the face box), got {self.margin}")
+        if self.grayscale is not True:
+            raise ValueError("grayscale: only grayscale models are supported (expected true)")
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(
+                f"normalisation: expected one of {NORMALISATIONS}, got {self.normalisation!r}"
+            )
+        if not self.clip_sigma > 0:
+            raise ValueError(f"clip_sigma: expected > 0, got {self.clip_sigma}")
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.crop_size, self.crop_size, 1)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "face parameters") -> FaceParams:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {unknown}; expected {sorted(known)}")
+        missing = sorted(known - set(data))
+        if missing:
+            raise ValueError(f"{where}: missing key(s) {missing}")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: {exc}") from exc
+
+
+# ---------------------------------------------------------------- pixels
+def to_gray_u8(image: np.ndarray) -> np.ndarray:
+    """Any decoded image (H,W) / (H,W,1|3|4), uint8/uint16/float → grayscale uint8 (H,W).
+
+    Colour order is OpenCV's BGR(A); 16-bit is scaled down; float is taken as 0..1.
+    """
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (3, 4)):
+        raise ValueError(f"image: expected (H, W) or (H, W, 1|3|4), got shape {img.shape}")
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f"image: empty, shape {img.shape}")
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype.kind == "f":
+        img = np.clip(np.nan_to_num(img) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise ValueError(f"image: unsupported pixel type {img.dtype}")
+    if img.ndim == 3:
+        cv2 = import_cv2()
+        code = cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        img = cv2.cvtColor(np.ascontiguousarray(img), code)
+    return np.ascontiguousarray(img)
+
+
+def resize_crop(gray: np.ndarray, size: int) -> np.ndarray:
+    """Resize a grayscale crop to size×size (area filter down, linear up)."""
+    if gray.shape == (size, size):
+        return gray
+    cv2 = import_cv2()
+    shrink = gray.shape[0] > size or gray.shape[1] > size
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return cv2.resize(gray, (size, size), interpolation=interp)
+
+
+def normalise(crops: np.ndarray, p: FaceParams) -> np.ndarray:
+    """uint8 (or float 0..255) crops (n, S, S) → float32 model input (n, S, S, 1)."""
+    x = np.asarray(crops, np.float32)
+    if x.ndim == 2:
+        x = x[None]
+    if x.shape[1:] != (p.crop_size, p.crop_size):
+        raise ValueError(f"crops: expected (n, {p.crop_size}, {p.crop_size}), got {x.shape}")
+    if p.normalisation == "scale":
+        y = x / 127.5 - 1.0
+    else:
+        mean = x.mean(axis=(1, 2), keepdims=True)
+        std = x.std(axis=(1, 2), keepdims=True)
+        y = (x - mean) / np.maximum(std, 1.0)
+        y = np.clip(y, -p.clip_sigma, p.clip_sigma) / p.clip_sigma
+    return y[..., None].astype(np.float32)
+
+
+def preprocess_crops(crops, p: FaceParams) -> np.ndarray:
+    """Face crops (any size/mode, one array or a list) → model input (n, S, S, 1).
+
+    The one function training, conversion and the device use.
+    """
+    if isinstance(crops, np.ndarray) and crops.ndim == 3 and crops.dtype == np.uint8 \
+            and crops.shape[1:] == (p.crop_size, p.crop_size):
+        return normalise(crops, p)  # a batch of ready grayscale crops (FER-2013)
+    if isinstance(crops, np.ndarray) and (crops.ndim == 2 or crops.ndim == 3 and crops.shape[2] in (1, 3, 4)):
+        crops = [crops]
+    return normalise(np.stack([resize_crop(to_gray_u8(c), p.crop_size) for c in crops]), p)
+
+
+def with_flips(x: np.ndarray) -> np.ndarray:
+    """(n, S, S, 1) → (2n, S, S, 1): the crops, then their mirror images."""
+    return np.concatenate([x, x[:, :, ::-1]], axis=0)
+
+
+def face_probs(predict, x: np.ndarray, p: FaceParams) -> np.ndarray:
+    """Class probabilities (n, K) for model inputs x, flip-averaged when p.flip_average."""
+    if x.shape[0] == 0:
+        return predict(x)
+    if not p.flip_average:
+        return np.asarray(predict(x), np.float32)
+    probs = np.asarray(predict(with_flips(x)), np.float32)
+    n = x.shape[0]
+    mean = (probs[:n] + probs[n:]) / 2
+    return mean / np.maximum(mean.sum(axis=1, keepdims=True), 1e-12)
+
+
+# ---------------------------------------------------------------- boxes
+Box = tuple[int, int, int, int]  # x, y, w, h in frame pixels
+
+
+def expand_box(box: Box, margin: float) -> Box:
+    """A square box around ``box``'s centre, grown by ``margin`` of its size on each side."""
+    x, y, w, h = (float(v) for v in box)
+    side = max(w, h) * (1.0 + 2.0 * margin)
+    cx, cy = x + w / 2, y + h / 2
+    return (int(round(cx - side / 2)), int(round(cy - side / 2)), int(round(side)), int(round(side)))
+
+
+def crop_face(gray: np.ndarray, box: Box, p: FaceParams) -> np.ndarray:
+    """The face cut out with margin (edges replicated where the box leaves the frame)."""
+    x, y, w, h = expand_box(box, p.margin)
+    H, W = gray.shape[:2]
+    pad = max(0, -x, -y, x + w - W, y + h - H)
+    if pad:
+        cv2 = import_cv2()
+        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        x, y = x + pad, y + pad
+    return gray[y : y + h, x : x + w]
+
+
+def largest(boxes) -> Box | None:
+    boxes = [tuple(int(v) for v in b) for b in boxes]
+    return max(boxes, key=lambda b: (b[2] * b[3], -b[0], -b[1])) if boxes else None
+
+
+@dataclass(frozen=True)
+class DetectorParams:
+    cascade: str = CASCADE
+    scale_factor: float = 1.1
+    min_neighbors: int = 5
+    min_face: int = 40  # pixels, in the (possibly downscaled) detection image
+    max_side: int = 640  # frames larger than this are downscaled for detection only
+
+
+class FaceDetector:
+    """OpenCV Haar cascade; boxes are returned in the input frame's pixels."""
+
+    def __init__(self, params: DetectorParams | None = None, cascade_path: Path | None = None):
+        cv2 = import_cv2()
+        self.params = params or DetectorParams()
+        if cascade_path is None:
+            data = getattr(cv2, "data", None)
+            if data is None or not hasattr(cv2, "CascadeClassifier"):
+                raise ImportError(
+                    "this OpenCV has no Haar cascades (OpenCV 5 dropped them): "
+                    "pip install 'opencv-python-headless<5'"
+                )
+            cascade_path = Path(data.haarcascades) / self.params.cascade
+        self._cascade = cv2.CascadeClassifier(str(cascade_path))
+        if self._cascade.empty():
+            raise FileNotFoundError(f"{cascade_path}: face cascade missing or unreadable")
+
+    def detect(self, gray: np.ndarray) -> list[Box]:
+        cv2 = import_cv2()
+        pr = self.params
+        H, W = gray.shape[:2]
+        scale = min(1.0, pr.max_side / max(H, W))
+        small = gray if scale == 1.0 else cv2.resize(
+            gray, (max(1, int(W * scale)), max(1, int(H * scale))), interpolation=cv2.INTER_AREA)
+        small = cv2.equalizeHist(small)
+        found = self._cascade.detectMultiScale(
+            small, scaleFactor=pr.scale_factor, minNeighbors=pr.min_neighbors,
+            minSize=(pr.min_face, pr.min_face))
+        return [tuple(int(round(v / scale)) for v in b) for b in np.asarray(found).reshape(-1, 4)]

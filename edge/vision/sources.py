@@ -1,0 +1,417 @@
+"""Frame sources: image files and folders, video files, USB webcams (OpenCV) and the
+Raspberry Pi camera (picamera2, imported only when used), plus a rate-limited runner
+that drops frames instead of queueing them while the recogniser is busy.
+
+Nothing here writes frames anywhere: they go to the face recogniser in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.vision.faces import import_cv2, to_gray_u8
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".h264", ".mjpeg")
+MAX_FILE_BYTES = 256 * 1024 * 1024
+MAX_PIXELS = 64_000_000  # refuse to decode more than this (a 8000×8000 image)
+MAX_SIDE = 1920  # decoded frames larger than this are shrunk (area filter) before detection
+
+
+class ImageError(ValueError):
+    """An image that cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+class CameraError(RuntimeError):
+    """A camera that is missing or busy; the message says what to do."""
+
+
+def image_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, JPEG, BMP or GIF header, without decoding; None if unknown."""
+    try:
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
+            return struct.unpack(">II", head[16:24])
+        if head[:2] == b"BM" and len(head) >= 26:
+            w, h = struct.unpack("<ii", head[18:26])
+            return abs(w), abs(h)
+        if head[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", head[6:10])
+        if head[:2] == b"\xff\xd8":
+            i = 2
+            while i + 9 < len(head):
+                if head[i] != 0xFF:
+                    i += 1
+                    continue
+                marker = head[i + 1]
+                if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                    i += 2
+                    continue
+                seg = struct.unpack(">H", head[i + 2 : i + 4])[0]
+                if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                    h, w = struct.unpack(">HH", head[i + 5 : i + 9])
+                    return w, h
+                i += 2 + seg
+    except struct.error:
+        return None
+    return None
+
+
+def shrink(image: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
+    """Shrink an image so that its longer side is at most ``max_side`` (area filter)."""
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image
+    cv2 = import_cv2()
+    s = max_side / max(h, w)
+    return cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))),
+                      interpolation=cv2.INTER_AREA)
+
+
+def load_image(path: Path | str, gray: bool = True, max_side: int | None = MAX_SIDE) -> np.ndarray:
+    """Decode an image file to grayscale uint8 (H, W) (or BGR uint8 with gray=False).
+
+    Colour, palette, RGBA (alpha dropped), 16-bit and float images are converted;
+    images larger than ``max_side`` are shrunk.  Every problem is an ImageError that
+    names the file: missing, a folder, empty, too big, unreadable or corrupt.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(path, "file not found")
+    if path.is_dir():
+        raise ImageError(path, "is a directory, expected an image file")
+    size = path.stat().st_size
+    if size == 0:
+        raise ImageError(path, "empty file (0 bytes)")
+    if size > MAX_FILE_BYTES:
+        raise ImageError(path, f"file too large ({size / 2**20:.0f} MiB; limit "
+                               f"{MAX_FILE_BYTES // 2**20} MiB)")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(path, f"cannot read file ({exc.strerror or exc})") from None
+    dims = image_size(raw[:65536])
+    if dims is not None and dims[0] * dims[1] > MAX_PIXELS:
+        raise ImageError(path, f"image too large to decode: {dims[0]}×{dims[1]} pixels (limit "
+                               f"{MAX_PIXELS // 1_000_000} megapixels); shrink it first")
+    if dims is not None and (dims[0] == 0 or dims[1] == 0):
+        raise ImageError(path, f"image has no pixels ({dims[0]}×{dims[1]})")
+    if raw[:2] == b"\xff\xd8" and b"\xff\xd9" not in raw[-64:]:
+        # libjpeg would fill the missing rows with grey and carry on
+        raise ImageError(path, "truncated JPEG (no end-of-image marker): re-copy or re-save it")
+    cv2 = import_cv2()
+    try:
+        img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise ImageError(path, f"not a readable image ({str(exc).strip().splitlines()[-1]})") from None
+    if img is None:
+        kind = "truncated or corrupt image" if dims is not None else "not a readable image"
+        raise ImageError(path, f"{kind} (OpenCV could not decode it; supported: "
+                               f"{', '.join(IMAGE_SUFFIXES)})")
+    if img.size == 0:
+        raise ImageError(path, "image has no pixels")
+    try:
+        return as_frame(img, gray=gray, max_side=max_side)
+    except ValueError as exc:
+        raise ImageError(path, str(exc)) from None
+
+
+def as_frame(img: np.ndarray, gray: bool = True, max_side: int | None = MAX_SIDE) -> np.ndarray:
+    """Any decoded image → grayscale uint8 (H, W), or BGR uint8 (H, W, 3) with gray=False."""
+    if img.ndim == 3 and img.shape[2] > 4:
+        raise ValueError(f"unsupported image with {img.shape[2]} channels")
+    if gray:
+        out = to_gray_u8(img)
+    else:
+        cv2 = import_cv2()
+        g = to_gray_u8(img) if img.ndim == 2 or img.shape[2] == 1 else None
+        if g is not None:
+            out = cv2.cvtColor(g, cv2.COLOR_GRAY2BGR)
+        else:
+            x = img
+            if x.dtype == np.uint16:
+                x = (x >> 8).astype(np.uint8)
+            elif x.dtype.kind == "f":
+                x = np.clip(np.nan_to_num(x) * 255 + 0.5, 0, 255).astype(np.uint8)
+            out = cv2.cvtColor(x, cv2.COLOR_BGRA2BGR) if x.shape[2] == 4 else x
+    return shrink(out, max_side) if max_side else out
+
+
+def iter_image_files(paths: list[Path | str]) -> Iterator[Path]:
+    """Files given, and image files found recursively in folders given, sorted."""
+    for p in map(Path, paths):
+        if p.is_dir():
+            yield from sorted(q for q in p.rglob("*")
+                              if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            yield p
+
+
+# ---------------------------------------------------------------- frame sources
+class FrameSource:
+    """Yields BGR uint8 frames; ``close()`` releases the device."""
+
+    name = "frames"
+
+    def frames(self) -> Iterator[np.ndarray]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class ImageFiles(FrameSource):
+    """Image files and folders as frames; unreadable files are logged and skipped."""
+
+    def __init__(self, paths: list[Path | str]):
+        self.paths = list(paths)
+        self.name = "images"
+        self.errors: list[str] = []
+
+    def frames(self) -> Iterator[np.ndarray]:
+        for path in iter_image_files(self.paths):
+            try:
+                yield load_image(path, gray=False)
+            except ImageError as exc:
+                self.errors.append(str(exc))
+                log.warning("%s", exc)
+
+
+class VideoFile(FrameSource):
+    """A video file decoded with OpenCV."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.name = str(path)
+        if not self.path.is_file():
+            raise ImageError(self.path, "video file not found")
+        cv2 = import_cv2()
+        self._cap = cv2.VideoCapture(str(self.path))
+        if not self._cap.isOpened():
+            raise ImageError(self.path, "not a readable video file (OpenCV could not open it)")
+
+    def frames(self) -> Iterator[np.ndarray]:
+        while True:
+            ok, frame = self._cap.read()
+            if not ok:
+                return
+            yield as_frame(frame, gray=False)
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class OpenCVCamera(FrameSource):
+    """A USB webcam through OpenCV's VideoCapture (V4L2 on Linux)."""
+
+    def __init__(self, index: int = 0, size: tuple[int, int] = (320, 240)):
+        cv2 = import_cv2()
+        self.name = f"/dev/video{index}"
+        backend = cv2.CAP_V4L2 if os.name == "posix" and hasattr(cv2, "CAP_V4L2") else cv2.CAP_ANY
+        self._cap = cv2.VideoCapture(index, backend)
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise CameraError(
+                f"camera {self.name}: cannot open it. Check that a webcam is plugged in "
+                f"(`ls /dev/video*`, `v4l2-ctl --list-devices`), that this user is in the "
+                f"'video' group, and that no other program (another edge-cli, a browser, "
+                f"motion) is using it; or pick another with --camera N."
+            )
+        self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+        self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+        self._cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # always the newest frame, never a backlog
+
+    def frames(self) -> Iterator[np.ndarray]:
+        failures = 0
+        while True:
+            ok, frame = self._cap.read()
+            if not ok:
+                failures += 1
+                if failures >= 10:
+                    raise CameraError(f"camera {self.name}: stopped delivering frames "
+                                      "(unplugged, or taken by another program?)")
+                time.sleep(0.1)
+                continue
+            failures = 0
+            yield as_frame(frame, gray=False)
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+PICAMERA2_MISSING = (
+    "picamera2 is not installed in this Python: on Raspberry Pi OS run "
+    "`sudo apt install python3-picamera2` and create the venv with --system-site-packages "
+    "(pip cannot build it); or use a USB webcam with --camera N"
+)
+
+
+def picamera2_error(exc: BaseException) -> CameraError:
+    """A CameraError that says what to do, for an exception from Picamera2()."""
+    msg = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    if "in use" in msg.lower() or "busy" in msg.lower():
+        return CameraError(
+            f"the Pi camera is busy ({msg.strip()}): another process holds it. Stop it "
+            f"(e.g. another edge-cli or the moodedge service: `sudo systemctl stop moodedge`; "
+            f"rpicam-*/libcamera-* apps), find it with `sudo fuser -v /dev/media* /dev/video*`, "
+            f"then try again."
+        )
+    if isinstance(exc, IndexError) or "no camera" in msg.lower() or "list index" in msg.lower():
+        return CameraError(
+            "no Pi camera found: check the ribbon cable and that the camera is enabled, "
+            "then run `rpicam-hello --list-cameras` (older OS: `libcamera-hello "
+            "--list-cameras`); or use a USB webcam with --camera N"
+        )
+    return CameraError(f"the Pi camera could not be started: {msg}")
+
+
+class PiCamera(FrameSource):
+    """The Raspberry Pi camera through picamera2 (imported here, only when used)."""
+
+    def __init__(self, size: tuple[int, int] = (320, 240), camera_num: int = 0):
+        try:
+            from picamera2 import Picamera2
+        except ImportError:
+            raise CameraError(PICAMERA2_MISSING) from None
+        self.name = f"picamera2:{camera_num}"
+        try:
+            self._cam = Picamera2(camera_num)
+            config = self._cam.create_video_configuration(
+                main={"size": tuple(size), "format": "RGB888"}, buffer_count=2)
+            self._cam.configure(config)
+            self._cam.start()
+        except Exception as exc:  # noqa: BLE001 - libcamera raises many kinds
+            raise picamera2_error(exc) from exc
+
+    def frames(self) -> Iterator[np.ndarray]:
+        while True:
+            # picamera2's "RGB888" is B,G,R in memory: already OpenCV's order.
+            yield self._cam.capture_array("main")
+
+    def close(self) -> None:
+        try:
+            self._cam.stop()
+            self._cam.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def open_source(spec: str, size: tuple[int, int] = (320, 240)) -> FrameSource:
+    """``picamera``, a webcam index (``0``), a video file, or an image file/folder."""
+    if spec in ("pi", "picamera", "picamera2"):
+        return PiCamera(size)
+    if spec.isdigit():
+        return OpenCVCamera(int(spec), size)
+    path = Path(spec)
+    if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+        return ImageFiles([path])
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return VideoFile(path)
+    raise ValueError(f"{spec}: expected 'picamera', a webcam number, a video file or images")
+
+
+# ---------------------------------------------------------------- rate limiting
+@dataclass
+class RunnerStats:
+    frames_read: int = 0
+    frames_processed: int = 0
+    frames_dropped_busy: int = 0  # a frame was due but the recogniser was still working
+    frames_skipped_rate: int = 0  # frames between the processing ticks
+
+
+class FrameRunner:
+    """Feeds frames to ``process`` at most ``fps`` times a second, in a worker thread.
+
+    The newest due frame goes to the worker; a frame that comes due while the worker
+    is still busy is dropped, never queued, so results never lag behind the camera.
+    """
+
+    def __init__(self, process: Callable[[np.ndarray], object], fps: float = 2.0,
+                 on_result: Callable[[object], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        if fps <= 0:
+            raise ValueError(f"fps: expected > 0, got {fps}")
+        self.process = process
+        self.period = 1.0 / fps
+        self.on_result = on_result
+        self.clock = clock
+        self.stats = RunnerStats()
+        self._slot: np.ndarray | None = None
+        self._busy = threading.Event()
+        self._wake = threading.Condition()
+        self._stop = False
+        self.errors: list[str] = []
+
+    def _worker(self) -> None:
+        while True:
+            with self._wake:
+                while self._slot is None and not self._stop:
+                    self._wake.wait()
+                if self._slot is None and self._stop:
+                    return
+                frame, self._slot = self._slot, None
+            try:
+                result = self.process(frame)
+                self.stats.frames_processed += 1
+                if self.on_result is not None:
+                    self.on_result(result)
+            except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the camera
+                log.exception("frame processing failed")
+                self.errors.append(repr(exc))
+            finally:
+                self._busy.clear()
+
+    def offer(self, frame: np.ndarray, now: float) -> bool:
+        """Hand ``frame`` to the worker if it is due and the worker is idle."""
+        self.stats.frames_read += 1
+        if now < self._next:
+            self.stats.frames_skipped_rate += 1
+            return False
+        self._next = max(self._next + self.period, now)
+        if self._busy.is_set():
+            self.stats.frames_dropped_busy += 1
+            return False
+        with self._wake:
+            self._busy.set()
+            self._slot = frame
+            self._wake.notify()
+        return True
+
+    def run(self, frames, max_frames: int | None = None, stop: threading.Event | None = None
+            ) -> RunnerStats:
+        """Drive ``frames`` (an iterable) until it ends, ``max_frames`` or ``stop``."""
+        self._next = self.clock()
+        worker = threading.Thread(target=self._worker, name="face-worker", daemon=True)
+        worker.start()
+        try:
+            for i, frame in enumerate(frames):
+                if (max_frames is not None and i >= max_frames) or (stop and stop.is_set()):
+                    break
+                self.offer(frame, self.clock())
+        finally:
+            with self._wake:
+                self._stop = True
+                self._wake.notify()
+            worker.join()
+        return self.stats

@@ -1,0 +1,1 @@
+"""The daemon's pipeline stages as threads joined by bounded, dropping queues."""

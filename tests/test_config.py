@@ -1,0 +1,104 @@
+"""The one validated config: defaults, the example, errors with key paths, secrets."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+from conftest import run_cli
+
+from edge.config import EXAMPLE, Config, ConfigError, load_config, parse_config
+from edge.music.recommend import Policy
+
+
+def test_the_example_is_valid_and_equals_the_defaults():
+    assert parse_config(tomllib.loads(EXAMPLE), env={}) == parse_config({}, env={})
+    d = load_config(None, env={})
+    assert (d.mqtt.host, d.mqtt.port, d.mqtt.topic_prefix) == ("localhost", 1883, "moodedge")
+    assert d.audio.enabled and d.camera.enabled and d.tracks.policy is Policy.MATCH
+    assert d.mqtt.device_id and d.mqtt.client_id == f"moodedge-{d.mqtt.device_id}"
+
+
+def test_overrides_apply_and_are_validated():
+    c = load_config(None, {"mqtt.port": 1884, "mqtt.device_id": "kitchen",
+                           "mqtt.topic_prefix": "home/mood", "mqtt.host": None}, env={})
+    assert c.mqtt.base_topic == "home/mood/kitchen" and c.mqtt.host == "localhost"
+    with pytest.raises(ConfigError, match=r"mqtt.port: expected a value in \[1, 65535\]"):
+        load_config(None, {"mqtt.port": 70000}, env={})
+    with pytest.raises(ConfigError, match="mqtt.device_id: expected 1-64"):
+        load_config(None, {"mqtt.device_id": "a/b"}, env={})
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[mqtt]\nprot = 1", "mqtt.prot: unknown key; expected one of"),
+    ("[mqtt.tls]\nenable = true", "mqtt.tls.enable: unknown key"),
+    ("[colour]\nx = 1", "colour: unknown key"),
+    ("[mqtt]\nport = '1883'", "mqtt.port: expected an integer, got string '1883'"),
+    ("[mqtt]\nport = true", "mqtt.port: expected an integer, got boolean"),
+    ("mqtt = 3", "mqtt: expected a table"),
+    ("[camera]\nfps = 0", r"camera.fps: expected a value in \[0.1, 30\]"),
+    ("[camera]\nbackend = 'webcam'", "camera.backend: expected one of"),
+    ("[audio.vad]\nthreshold_db = 5.0", "audio.vad: threshold_db: expected -120..0"),
+    ("[fusion]\nhalf_life_s = -1.0", "fusion: FusionParams.half_life_s must be > 0"),
+    ("[fusion.reliability]\nface = 1.5", "reliability"),
+    ("[fusion.calibration_offset]\nvoice = [0.1]", "fusion.calibration_offset.voice: expected an array of 2"),
+    ("[recommender]\nstep = 0.0", "recommender: RecommenderParams.step must be > 0"),
+    ("[tracks]\npolicy = 'loud'", "tracks.policy: expected one of 'match'"),
+    ("[tracks]\npolicy = 'target'", "tracks.target: policy 'target' needs target"),
+    ("[tracks]\ntarget = [0.1, 3.0]", r"tracks.target: expected values in \[-1, 1\]"),
+    ("[mqtt]\nreconnect_min_s = 20.0\nreconnect_max_s = 5.0", "reconnect_min_s: expected <="),
+    ("[mqtt]\npassword = 'x'", "mqtt.username: a password is set"),
+    ("[mqtt.tls]\nenabled = true\nca_file = '/nonexistent/ca.pem'", "mqtt.tls.ca_file: file not found"),
+    ("[mqtt.tls]\ncert_file = 'a.crt'", "give both cert_file and key_file"),
+    ("[mqtt\nport = 1", "not valid TOML"),
+])
+def test_bad_files_name_the_file_the_key_and_what_was_expected(tmp_path, text, message):
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=message) as e:
+        load_config(f, env={})
+    assert str(e.value).startswith(f"{f}: ")
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "none.toml")
+
+
+def test_password_from_file_env_or_systemd_credential(tmp_path):
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    c = parse_config({"mqtt": {"username": "me", "password_file": str(secret)}}, env={})
+    assert c.mqtt.password == "s3cret" and "s3cret" not in repr(c)
+    c = parse_config({"mqtt": {"username": "me"}}, env={"MOODEDGE_MQTT_PASSWORD": "fromenv"})
+    assert c.mqtt.password == "fromenv"
+    (tmp_path / "mqtt-password").write_text("cred")
+    c = parse_config({"mqtt": {"username": "me"}}, env={"CREDENTIALS_DIRECTORY": str(tmp_path)})
+    assert c.mqtt.password == "cred"
+    with pytest.raises(ConfigError, match="either mqtt.password or mqtt.password_file"):
+        parse_config({"mqtt": {"username": "me", "password": "a",
+                               "password_file": str(secret)}}, env={})
+    (tmp_path / "empty").write_text("")
+    with pytest.raises(ConfigError, match="mqtt.password_file: .*empty"):
+        parse_config({"mqtt": {"username": "me", "password_file": str(tmp_path / "empty")}},
+                     env={})
+
+
+def test_state_dir_precedence(tmp_path):
+    c = Config()
+    assert c.state_dir({"MOODEDGE_STATE_DIR": "/a", "STATE_DIRECTORY": "/b"}).as_posix() == "/a"
+    assert c.state_dir({"STATE_DIRECTORY": "/b:/c"}).as_posix() == "/b"
+    c = load_config(None, {"daemon.state_dir": str(tmp_path)}, env={})
+    assert c.catalogue_path() == tmp_path / "catalogue.sqlite"
+
+
+def test_cli_config_example_then_check(tmp_path):
+    r = run_cli("config", "example", timeout=60)
+    assert r.returncode == 0 and "[mqtt]" in r.stdout
+    f = tmp_path / "c.toml"
+    f.write_text(r.stdout)
+    r = run_cli("config", "check", str(f), timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith(f"ok: {f}")
+    f.write_text("[camera]\nfps = 'fast'\n")
+    r = run_cli("config", "check", str(f), timeout=60)
+    assert r.returncode == 2 and f"{f}: camera.fps: expected a number" in r.stderr

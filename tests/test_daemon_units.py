@@ -1,0 +1,206 @@
+"""Daemon pieces in-process: streaming windows, device retry, tracks pacing, privacy
+pause, persisted state, sd_notify, health."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+from test_daemon_support import DEMO_CLIPS, ListSink, speech_model
+
+from edge.audio import features as F
+from edge.audio.sources import load_audio
+from edge.config import load_config
+from edge.daemon import Daemon, DaemonState, RunOptions, sd_notify, watchdog_interval
+from edge.mood.fusion import FusionParams, ModalityContribution, MoodEstimate, Observation
+from edge.music.recommend import Policy
+from edge.publish.commands import parse_command
+from edge.workers import stages
+from edge.workers.base import DropQueue, SourceStatus, StageStats
+from edge.workers.sources import Chunk, SourceError, load_image
+from edge.workers.stages import AudioWorker, TracksWorker, mood_payload
+
+
+def _audio_worker(files, out, **kw):
+    from edge.predict import speech_recogniser
+
+    p = speech_recogniser(speech_model()).params
+    cfg = load_config(None, env={})
+    defaults = dict(stop=threading.Event(), status=SourceStatus(), paused=threading.Event(),
+                    stats=StageStats("audio"), retry=(0.05, 0.1), stall_s=5.0, loop=False)
+    defaults.update(kw)
+    return p, AudioWorker(p, cfg.audio, files, True, out, lambda t: t, **defaults)
+
+
+def test_streaming_windows_equal_the_offline_windows():
+    out = DropQueue(1000, StageStats("speech"))
+    p, w = _audio_worker([DEMO_CLIPS[0]], out)
+    w.setup()
+    w.step()
+    assert w.finished and w.status.get("audio").state == "finished"
+    got = []
+    while (item := out.get(timeout=0)) is not None:
+        got.append(item)
+    offline = F.windows(F.mfcc(load_audio(DEMO_CLIPS[0], p.sample_rate), p), p)
+    assert len(got) == len(offline)
+    for (win, _), ref in zip(got, offline):
+        np.testing.assert_allclose(win, ref, rtol=1e-5, atol=1e-4)
+    ts = [t for _, t in got]
+    assert ts == sorted(ts) and ts[-1] == pytest.approx(w.media_s)
+
+
+def test_a_failing_microphone_is_retried_with_backoff_then_runs(monkeypatch):
+    opens, rescans, states = [], [], []
+
+    def fake_mic(device, rate, block_s, stop):
+        opens.append(time.monotonic())
+        if len(opens) <= 2:  # PortAudio at boot, before the USB microphone appears
+            raise SourceError("microphone (default): Error querying device -1")
+        for i in range(60):
+            if stop():
+                return
+            if i == 5:
+                states.append(w.status.get("audio").state)
+            yield Chunk(np.zeros(int(rate * block_s), np.float32))
+        # then the microphone is unplugged: the stream ends
+
+    monkeypatch.setattr(stages, "microphone_chunks", fake_mic)
+    monkeypatch.setattr(stages, "reinit_portaudio", lambda: rescans.append(1))
+    out = DropQueue(4, StageStats("speech"))
+    _, w = _audio_worker([], out)
+    w.setup()
+    w.step()
+    st = w.status.get("audio")
+    assert st.state == "retrying" and "Error querying device" in st.detail and st.retries == 1
+    assert "retry in 0.05 s" in st.detail
+    w.step()
+    st = w.status.get("audio")
+    assert st.retries == 2 and "retry in 0.1 s" in st.detail  # backoff doubles (capped)
+    w.step()  # opens: 6 s of blocks, then the stream ends
+    assert states == ["running"]
+    st = w.status.get("audio")
+    assert st.state == "retrying" and "no data" in st.detail and st.retries == 1
+    assert len(rescans) == 3  # PortAudio rescanned before every retry
+    assert w.stats.get("windows") == 8  # 598 frames: windows of 200 every 50
+    assert out.stats.get("dropped") == 4  # a live source drops, never blocks
+
+
+def _estimate(v, a, conf=0.6):
+    c = ModalityContribution(v, a, conf, 0.5, conf, 1.0)
+    return MoodEstimate(time.monotonic(), v, a, conf, "excited", {"voice": c})
+
+
+def test_tracks_follow_policy_and_mood_but_at_most_once_per_interval(tmp_path):
+    sink, events = ListSink(), []
+    cfg = load_config(None, {"tracks.min_interval_s": 0.4, "tracks.min_move": 0.3}, env={})
+    policies = []
+    w = TracksWorker(threading.Event(), cfg.tracks, cfg.recommender, tmp_path / "c.sqlite", sink,
+                     StageStats("tracks"), SourceStatus(),
+                     lambda c, ok, r: events.append((c.cmd, ok, r)), Policy.MATCH, None,
+                     lambda p, t: policies.append(p))
+    w.setup()
+    w.offer_mood(_estimate(0.5, 0.5))
+    w.step()
+    assert len(sink.tracks) == 1 and sink.tracks[0]["trigger"] == "first mood"
+    w.offer_mood(_estimate(0.52, 0.5))  # a small move: nothing
+    w.submit(parse_command(b'{"cmd": "set_policy", "policy": "calm", "id": 1}'))
+    w.step()
+    assert len(sink.tracks) == 1 and events[-1][:2] == ("set_policy", True)
+    assert events[-1][2]["tracks_in_s"] > 0  # waits for the interval
+    time.sleep(0.45)
+    w.step()
+    assert len(sink.tracks) == 2 and sink.tracks[1]["policy"] == "calm"
+    assert policies == [Policy.CALM]
+    w.offer_mood(_estimate(-0.5, -0.5))  # a big move, inside the interval
+    w.step()
+    assert len(sink.tracks) == 2
+    time.sleep(0.45)
+    w.step()
+    assert len(sink.tracks) == 3 and sink.tracks[2]["trigger"] == "mood moved"
+    uri = sink.tracks[2]["tracks"][0]["uri"]
+    w.submit(parse_command(json.dumps({"cmd": "feedback", "uri": uri, "kind": "like"})))
+    w.submit(parse_command(b'{"cmd": "feedback", "uri": "nope:1", "kind": "like"}'))
+    w.step()
+    assert events[-2][:2] == ("feedback", True)
+    assert events[-1][1] is False and "unknown track" in events[-1][2]
+    w.teardown()
+
+
+def test_mood_payload_names_each_source_and_the_leading_emotion():
+    params = FusionParams()
+    from edge.mood.fusion import MoodFuser
+
+    f = MoodFuser(params)
+    f.observe(Observation.from_probabilities("voice", 0.0, {"angry": 0.9, "calm": 0.1}))
+    f.observe(Observation.from_probabilities("face", 1.0, {"happy": 0.97, "sad": 0.03}))
+    p = mood_payload(f.estimate(1.5), {"voice": "angry", "face": "happy"}, 123.0)
+    assert p["emotion"] == "happy" and p["ts"] == 123.0
+    assert p["sources"]["voice"]["label"] == "angry"
+    assert p["sources"]["voice"]["age_s"] == pytest.approx(1.5)
+    assert json.loads(json.dumps(p)) == p
+
+
+def test_without_models_the_daemon_reports_absent_and_pause_persists(tmp_path):
+    cfg = load_config(None, {"daemon.state_dir": str(tmp_path)}, env={})
+    sink = ListSink()
+    d = Daemon(cfg, RunOptions(), sink=sink, speech=None, face=None)
+    d.build()
+    assert d.status.get("audio").state == "absent"
+    assert d.status.get("camera").state == "absent"
+    d.on_command(b'{"cmd": "pause", "what": "audio", "id": "p"}')
+    d.on_command(b'{"cmd": "status"}')
+    d.on_command(b"garbage")
+    assert sink.events[0]["ok"] and sink.events[0]["result"] == {"paused": ["audio"]}
+    assert sink.events[1]["result"]["paused"] == ["audio"]
+    assert not sink.events[2]["ok"] and "cmd: payload is not valid" in sink.events[2]["error"]
+    assert json.loads((tmp_path / "state.json").read_text())["paused"] == ["audio"]
+    again = Daemon(cfg, RunOptions(), sink=ListSink(), speech=None, face=None)
+    assert again.paused["audio"].is_set() and not again.paused["camera"].is_set()
+    stats = d.stats_payload()
+    assert stats["sources"]["audio"]["state"] == "absent" and stats["paused"] == ["audio"]
+
+
+def test_unreadable_state_falls_back_to_defaults(tmp_path):
+    (tmp_path / "state.json").write_text("{not json")
+    default = DaemonState(Policy.MATCH, None)
+    assert DaemonState.load(tmp_path / "state.json", default) is default
+
+
+def test_sd_notify_sends_datagrams_and_watchdog_interval():
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.bind("\0moodedge-test-notify")
+        assert sd_notify("READY=1", {"NOTIFY_SOCKET": "@moodedge-test-notify"})
+        assert s.recv(100) == b"READY=1"
+    assert not sd_notify("READY=1", {})
+    assert watchdog_interval({"WATCHDOG_USEC": "30000000"}) == 15.0
+    assert watchdog_interval({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"}) is None
+    assert watchdog_interval({}) is None
+
+
+def test_a_failed_worker_makes_the_daemon_unhealthy(tmp_path):
+    cfg = load_config(None, {"daemon.state_dir": str(tmp_path)}, env={})
+    d = Daemon(cfg, RunOptions(), sink=ListSink(), speech=None, face=None)
+    d.build()
+    for w in d.workers:
+        w.start()
+    try:
+        time.sleep(0.3)
+        assert d.healthy()
+        d.workers[0].failed = "RuntimeError: boom"
+        assert not d.healthy()
+    finally:
+        d.stop_event.set()
+
+
+def test_images_load_from_npy_and_netpbm_and_bad_files_are_named(tmp_path):
+    np.save(tmp_path / "a.npy", np.zeros((4, 5, 3), np.uint8))
+    (tmp_path / "b.ppm").write_bytes(b"P6\n# c\n2 1\n255\n" + bytes(range(6)))
+    (tmp_path / "c.npy").write_bytes(b"junk")
+    assert load_image(tmp_path / "a.npy").shape == (4, 5, 3)
+    assert load_image(tmp_path / "b.ppm").tolist() == [[[2, 1, 0], [5, 4, 3]]]  # RGB → BGR
+    with pytest.raises(ValueError, match="c.npy"):
+        load_image(tmp_path / "c.npy")

@@ -1,0 +1,56 @@
+"""A tiny real FER train → int8 convert → device predict run (a few hundred real crops)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import DATA, needs_tf, run_cli
+from face_helpers import fer, needs_fer
+
+from edge.manifest import load_manifest, manifest_path
+from edge.vision.faces import FaceParams
+
+pytestmark = [pytest.mark.train, needs_fer, needs_tf]
+
+
+def test_face_train_convert_predict_smoke(tmp_path):
+    import cv2
+
+    from convert.face import main as convert_main
+    from training.face import main as train_main
+
+    run = tmp_path / "run"
+    args = ["--data", str(DATA), "--out", str(run), "--max-images", "300", "--widths", "8", "16",
+            "--blocks", "1", "1", "--stem", "16", "--threads", "2", "--batch", "32"]
+    assert train_main([*args, "--epochs", "1"]) == 0
+    assert train_main([*args, "--epochs", "2", "--resume"]) == 0  # goes on from the checkpoint
+    meta = json.loads((run / "train_meta.json").read_text())
+    assert [h["epoch"] for h in meta["history"]] == [1, 2] and (run / "best.keras").exists()
+    assert meta["images"] == {"train": 300, "val": 300, "test": 300}
+    assert FaceParams.from_dict(meta["face"]) == FaceParams()
+
+    out = tmp_path / "model" / "face_expression.tflite"
+    report = tmp_path / "report"
+    rc = convert_main(["--run", str(run), "--data", str(DATA), "--out", str(out), "--report",
+                       str(report), "--max-images", "300", "--calibration-images", "40"])
+    assert rc == 0
+    m = load_manifest(manifest_path(out))
+    assert m.modality == "face" and m.input.dtype == "int8" and m.output.dtype == "int8"
+    assert m.input.shape == (1, 48, 48, 1) and FaceParams.from_dict(m.features) == FaceParams()
+    assert m.metrics["test_int8"]["fer2013_private"]["n"] == 300
+    assert 0 < m.metrics["test_int8"]["ferplus_private"]["n"] <= 300
+    assert 0.0 <= m.metrics["parity"]["top1_agreement"] <= 1.0
+    assert set(m.metrics["baselines"]) == {"hog_logistic_regression", "pca150_logistic_regression"}
+    assert "--resume" in m.training["resume_command"]
+    for name in ("report.md", "report.json", "confusion_fer2013_private.png", "curves.png"):
+        assert (report / name).stat().st_size > 0
+
+    d = fer()
+    crop = tmp_path / "crop.png"
+    cv2.imwrite(str(crop), d.pixels[np.flatnonzero(d.split == 2)[0]])
+    res = run_cli("predict", "--json", "--face-crops", "--face-model", str(out), str(crop))
+    assert res.returncode == 0, res.stderr
+    obj = json.loads(res.stdout)
+    assert obj["modality"] == "face" and obj["faces"] == 1 and obj["label"] in m.labels

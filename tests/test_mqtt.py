@@ -1,0 +1,199 @@
+"""MQTT: command schema, discovery payload, the publisher against a real Mosquitto, and
+1,000 malformed commands sent to a running daemon."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+
+import pytest
+from test_daemon_support import (  # noqa: F401 - broker_fixture provides "broker"
+    DEMO_CLIPS,
+    broker_fixture,
+    daemon_config,
+    daemon_log,
+    start_daemon,
+    stop,
+    subscriber,
+    topic_is,
+    wait_for,
+)
+
+from edge.config import load_config
+from edge.music.recommend import Policy
+from edge.publish.commands import MAX_PAYLOAD, CommandError, parse_command
+from edge.publish.discovery import discovery_payload
+from edge.publish.mqtt import MqttPublisher, make_client
+
+
+@pytest.mark.parametrize(("payload", "expect"), [
+    ({"cmd": "set_policy", "policy": "uplift", "id": 7}, dict(policy=Policy.UPLIFT, id=7)),
+    ({"cmd": "set_policy", "policy": "target", "target": [0.4, -0.6]},
+     dict(policy=Policy.TARGET, target=(0.4, -0.6))),
+    ({"cmd": "set_target", "valence": 1, "arousal": -0.5},
+     dict(policy=Policy.TARGET, target=(1.0, -0.5))),
+    ({"cmd": "pause"}, dict(what=("audio", "camera"))),
+    ({"cmd": "resume", "what": "camera"}, dict(what=("camera",))),
+    ({"cmd": "feedback", "uri": "spotify:track:x", "kind": "skip"},
+     dict(uri="spotify:track:x", kind="skip")),
+    ({"cmd": "recommend", "id": "r1"}, dict(id="r1")),
+])
+def test_valid_commands_parse(payload, expect):
+    cmd = parse_command(json.dumps(payload).encode())
+    assert cmd.cmd == payload["cmd"]
+    for k, v in expect.items():
+        assert getattr(cmd, k) == v
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    (b"\xff\xfe", "not valid UTF-8 JSON"),
+    (b'{"cmd": ', "not valid UTF-8 JSON"),
+    (b"[1, 2]", "expected a JSON object"),
+    (b'{"cmd": "reboot"}', "cmd: expected one of"),
+    (b'{"cmd": 5}', "cmd: expected one of"),
+    (b'{"cmd": "set_policy", "policy": "loud"}', "policy: expected one of"),
+    (b'{"cmd": "set_policy", "policy": "calm", "target": [0, 0]}', "only applies"),
+    (b'{"cmd": "set_target", "valence": "high", "arousal": 0}', "valence: expected a number"),
+    (b'{"cmd": "set_target", "valence": 2, "arousal": 0}', "in [-1, 1], got 2"),
+    (b'{"cmd": "set_target", "valence": NaN, "arousal": 0}', "valence: expected a number"),
+    (b'{"cmd": "set_target", "valence": 0}', "arousal: missing"),
+    (b'{"cmd": "pause", "what": "microwave"}', "what: expected one of"),
+    (b'{"cmd": "feedback", "uri": "", "kind": "like"}', "uri: expected a non-empty"),
+    (b'{"cmd": "feedback", "uri": "x", "kind": "love"}', "kind: expected one of"),
+    (b'{"cmd": "recommend", "now": true}', "unknown key(s) ['now']"),
+    (b'{"cmd": "status", "id": [1]}', "id: expected a string"),
+    (b"[" * 3000 + b"]" * 3000, "payload too large"),
+    (b"[" * 2000 + b"]" * 2000, "nested too deeply"),
+])
+def test_bad_commands_say_what_was_expected(payload, message):
+    with pytest.raises(CommandError) as e:
+        parse_command(payload)
+    assert message in str(e.value)
+
+
+def test_bad_command_keeps_id_and_cmd_for_the_answer():
+    with pytest.raises(CommandError) as e:
+        parse_command(b'{"cmd": "set_policy", "id": "abc", "policy": 3}')
+    assert (e.value.id, e.value.cmd) == ("abc", "set_policy")
+
+
+def test_discovery_payload_is_device_based_and_self_consistent():
+    d = discovery_payload("pi", "moodedge/pi")
+    assert d["dev"]["ids"] == ["moodedge_pi"] and d["o"]["name"] == "moodedge"
+    assert d["availability_topic"] == "moodedge/pi/availability"
+    platforms = {c["p"] for c in d["cmps"].values()}
+    assert {"sensor", "select", "button"} <= platforms
+    for key, c in d["cmps"].items():
+        assert c["unique_id"] == key
+        for t in ("state_topic", "command_topic"):
+            assert c.get(t, "moodedge/pi/").startswith("moodedge/pi/")
+        if "payload_press" in c:
+            parse_command(c["payload_press"].encode())  # the buttons send valid commands
+    select = d["cmps"]["moodedge_pi_policy"]
+    rendered = select["command_template"].replace("{{ value }}", "calm")
+    assert parse_command(rendered.encode()).policy is Policy.CALM
+
+
+def _cfg(port, device_id="pub", **over):
+    return load_config(None, {"mqtt.host": "127.0.0.1", "mqtt.port": port,
+                              "mqtt.device_id": device_id, **over}, env={})
+
+
+def test_publisher_retains_state_answers_ha_status_and_leaves_offline(broker):
+    cfg = _cfg(broker.port)
+    commands = []
+    pub = MqttPublisher(cfg.mqtt, cfg.homeassistant, lambda p, t: commands.append(p))
+    pub.start()
+    sub = subscriber(broker.port, "pub")
+    try:
+        wait_for(sub, lambda m: m.topic.endswith("availability") and m.payload == b"online", 10)
+        pub.publish_mood({"ts": 1.0, "valence": 0.5, "arousal": 0.1})
+        pub.publish_stats({"x": float("nan")})  # refused: never invalid JSON on the wire
+        wait_for(sub, topic_is("mood"), 5)
+        # a late subscriber gets availability, discovery and mood as retained messages
+        late = subscriber(broker.port, "pub")
+        seen = []
+        for _ in range(3):
+            wait_for(late, lambda m: m.retain, 5, seen)
+        assert {m.topic.rsplit("/", 1)[-1] for m in seen} == {"availability", "config", "mood"}
+        late.stop()
+        # Home Assistant restarts: it says online and gets discovery again
+        ha = make_client(cfg.mqtt, "ha-test")
+        ha.connect("127.0.0.1", broker.port)
+        ha.loop_start()
+        ha.publish("homeassistant/status", "online", qos=1).wait_for_publish(5)
+        wait_for(sub, lambda m: m.topic == "homeassistant/device/pub/config", 5)
+        ha.publish("moodedge/pub/cmd", b'{"cmd": "status"}', qos=1).wait_for_publish(5)
+        ha.loop_stop()
+        ha.disconnect()
+    finally:
+        pub.stop()
+    off = wait_for(sub, topic_is("availability"), 5)
+    sub.stop()
+    assert off.payload == b"offline"
+    assert commands == [b'{"cmd": "status"}']
+    assert pub.counters["dropped"] == 1 and pub.counters["connects"] == 1
+
+
+def _malformed(rng: random.Random, i: int) -> bytes:
+    kind = i % 10
+    if kind == 0:
+        return bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 200)))
+    if kind == 1:
+        return b'{"cmd": "set_policy", "policy": '  # truncated JSON
+    if kind == 2:
+        return json.dumps(rng.choice([[], 1, None, "pause", 2.5, True])).encode()
+    if kind == 3:
+        return json.dumps({"cmd": rng.choice([1, None, [], {}, "explode"])}).encode()
+    if kind == 4:
+        return json.dumps({"cmd": "set_target", "valence": rng.choice(["x", 5, None, []]),
+                           "arousal": 0}).encode()
+    if kind == 5:
+        return json.dumps({"cmd": "feedback", "uri": rng.choice([1, "", None]),
+                           "kind": "like"}).encode()
+    if kind == 6:
+        return b'{"cmd": "recommend", "extra": "' + b"x" * rng.randint(5000, 200_000) + b'"}'
+    if kind == 7:
+        return b"[" * 1500 + b"]" * 1500
+    if kind == 8:
+        return json.dumps({"cmd": "pause", "what": rng.choice(["mic", 3, []])}).encode()
+    return json.dumps({"cmd": "set_policy", "policy": "target"}).encode()  # no target known
+
+
+def test_a_thousand_malformed_commands_are_each_answered(broker, tmp_path):
+    conf = daemon_config(tmp_path, broker.port, "fuzz")
+    sub = subscriber(broker.port, "fuzz", discovery=False)
+    proc = start_daemon(tmp_path, "--config", str(conf), "--audio-file", str(DEMO_CLIPS[0]),
+                        "--loop")
+    client = make_client(_cfg(broker.port).mqtt, "fuzzer")
+    try:
+        wait_for(sub, lambda m: m.topic.endswith("availability") and m.payload == b"online", 20)
+        client.connect("127.0.0.1", broker.port)
+        client.loop_start()
+        rng = random.Random(1234)
+        infos = [client.publish("moodedge/fuzz/cmd", _malformed(rng, i), qos=1)
+                 for i in range(1000)]
+        for info in infos:
+            info.wait_for_publish(10)
+        errors = []
+        while len(errors) < 1000:
+            m = wait_for(sub, topic_is("events"), 30)
+            errors.append(m.json())
+        client.publish("moodedge/fuzz/cmd", b'{"cmd": "status", "id": "after"}', qos=1)
+        ok = wait_for(sub, topic_is("events"), 10).json()
+        assert proc.poll() is None, daemon_log(tmp_path)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        stop(proc)
+        sub.stop()
+    assert all(e["ok"] is False and e["error"] for e in errors)
+    assert sum("payload too large" in e["error"] for e in errors) == 100
+    assert sum("nested too deeply" in e["error"] for e in errors) == 100
+    assert sum("needs a target" in e["error"] for e in errors) == 100
+    assert ok["ok"] is True and ok["id"] == "after"
+    assert ok["result"]["sources"]["audio"]["state"] == "running"
+    assert MAX_PAYLOAD == 4096

@@ -1,0 +1,133 @@
+"""The shared face preprocessing, the face parameters and the Haar detector on real faces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from face_helpers import face_frame, fer, needs_fer, no_face_frame
+
+from edge.vision.faces import (
+    FaceDetector,
+    FaceParams,
+    crop_face,
+    expand_box,
+    face_probs,
+    largest,
+    normalise,
+    preprocess_crops,
+    to_gray_u8,
+)
+
+
+def test_params_round_trip_and_reject_unknown_or_missing_keys():
+    p = FaceParams()
+    assert FaceParams.from_dict(p.to_dict()) == p
+    assert p.to_dict()["crop_size"] == 48 and p.to_dict()["grayscale"] is True
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['mystery'\]"):
+        FaceParams.from_dict({**p.to_dict(), "mystery": 1})
+    d = p.to_dict()
+    del d["margin"]
+    with pytest.raises(ValueError, match=r"missing key\(s\) \['margin'\]"):
+        FaceParams.from_dict(d)
+    with pytest.raises(ValueError, match="normalisation"):
+        FaceParams(normalisation="zscore")
+    with pytest.raises(ValueError, match="grayscale"):
+        FaceParams(grayscale=False)
+
+
+@needs_fer
+def test_preprocessing_is_one_function_for_batches_crops_and_modes():
+    import cv2
+
+    d = fer()
+    crops = d.pixels[:16]
+    p = FaceParams()
+    x = preprocess_crops(crops, p)
+    assert x.shape == (16, 48, 48, 1) and x.dtype == np.float32
+    np.testing.assert_array_equal(x, normalise(crops, p))
+    assert np.abs(x).max() <= 1.0
+    # per-crop standardisation: mean ~0, insensitive to a global brightness change
+    np.testing.assert_allclose(x.mean(axis=(1, 2, 3)), 0, atol=0.05)
+    brighter = np.clip(crops.astype(int) + 20, 0, 255).astype(np.uint8)
+    assert np.abs(preprocess_crops(brighter, p) - x).mean() < 0.02
+    one = crops[3]
+    bgr = cv2.cvtColor(one, cv2.COLOR_GRAY2BGR)
+    bgra = cv2.cvtColor(one, cv2.COLOR_GRAY2BGRA)
+    sixteen = one.astype(np.uint16) * 257
+    for variant in (one, bgr, bgra, sixteen, one.astype(np.float32) / 255, one[:, :, None]):
+        np.testing.assert_allclose(preprocess_crops(variant, p), x[3:4], atol=1e-5)
+    # a bigger crop of the same face is resized to 48×48
+    big = cv2.resize(one, (144, 144), interpolation=cv2.INTER_CUBIC)
+    assert np.abs(preprocess_crops(big, p) - x[3:4]).mean() < 0.05
+    scaled = FaceParams(normalisation="scale")
+    np.testing.assert_allclose(preprocess_crops(one, scaled)[0, :, :, 0], one / 127.5 - 1, atol=1e-6)
+
+
+def test_flip_average_is_symmetric():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 48, 48, 1)).astype(np.float32)
+    w = rng.standard_normal(48 * 48 * 7).reshape(48 * 48, 7).astype(np.float32)
+
+    def predict(b):
+        z = b.reshape(len(b), -1) @ w
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    p = FaceParams()
+    a = face_probs(predict, x, p)
+    b = face_probs(predict, x[:, :, ::-1], p)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(a.sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(face_probs(predict, x, FaceParams(flip_average=False)), predict(x))
+
+
+def test_boxes_margin_and_edges():
+    assert expand_box((10, 20, 100, 80), 0.1) == (0, 0, 120, 120)  # square, same centre
+    assert largest([(0, 0, 10, 10), (5, 5, 30, 30), (50, 50, 20, 20)]) == (5, 5, 30, 30)
+    assert largest([]) is None
+    gray = np.arange(100 * 100, dtype=np.uint32).reshape(100, 100).astype(np.uint8)
+    c = crop_face(gray, (-10, -10, 40, 40), FaceParams(margin=0.25))
+    assert c.shape == (60, 60)  # replicated border where the box leaves the frame
+    with pytest.raises(ValueError, match="expected"):
+        to_gray_u8(np.zeros((4, 4, 2), np.uint8))
+
+
+@needs_fer
+def test_detector_finds_the_real_face_and_no_face_where_there_is_none():
+    d = fer()
+    det = FaceDetector()
+    test_ids = np.flatnonzero(d.split == 2)[:20]
+    hits = 0
+    for i in test_ids:
+        boxes = det.detect(to_gray_u8(face_frame(d.pixels[i])))
+        if boxes:
+            x, y, w, h = largest(boxes)
+            # the face was put at (80, 40) with size 160: the box centre must lie on it
+            assert 30 <= x + w / 2 - 80 <= 130 and 30 <= y + h / 2 - 40 <= 130
+            assert 100 <= w <= 200
+            hits += 1
+    assert hits >= 12, f"found {hits}/20 real faces"
+    for seed in range(3):
+        assert det.detect(to_gray_u8(no_face_frame(seed=seed))) == []
+    assert det.detect(np.full((240, 320), 128, np.uint8)) == []
+
+
+@needs_fer
+def test_crop_of_detected_face_matches_the_fer_crop():
+    """Detect → crop with margin → preprocess gives nearly the training input."""
+    d = fer()
+    det = FaceDetector()
+    p = FaceParams()
+    diffs, others = [], []
+    ids = np.flatnonzero(d.split == 2)[:20]
+    for k, i in enumerate(ids):
+        frame = to_gray_u8(face_frame(d.pixels[i], colour=False))
+        box = largest(det.detect(frame))
+        if box is None:
+            continue
+        x = preprocess_crops(crop_face(frame, box, p), p)
+        diffs.append(np.abs(x - preprocess_crops(d.pixels[i], p)).mean())
+        others.append(np.abs(x - preprocess_crops(d.pixels[ids[(k + 1) % 20]], p)).mean())
+    # the detected crop is the same face, nearly aligned: much closer than another face
+    assert len(diffs) >= 12 and np.median(diffs) < 0.25
+    assert np.median(diffs) < 0.7 * np.median(others)
