@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import signal
@@ -35,6 +36,7 @@ def add_commands(sub) -> None:
     ap.add_argument("--sample-rate", type=int, default=16000, help="capture rate (the model's: 16000)")
     ap.add_argument("--skip", nargs="+", choices=STEPS, default=[], help="steps to skip")
     ap.add_argument("--speech-model", type=Path, help="speech .tflite for the baseline step")
+    ap.add_argument("--face-model", type=Path, help="face .tflite for the baseline step")
     ap.add_argument("--yes", "-y", action="store_true", help="no prompts (scripts, tests)")
     ap.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
     ap.add_argument("--report", type=Path, help="write a PNG: noise vs speech levels, baseline in A/V")
@@ -61,6 +63,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             src = C.restore(state_dir, args.restore or None)
             print(f"restored {src.name} as {Path(state_dir) / C.FILE_NAME}", file=out)
             return 0
+        if args.report and importlib.util.find_spec("matplotlib") is None:
+            raise C.CalibrationError("--report needs matplotlib: pip install matplotlib "
+                                     "(on a Pi: sudo apt install python3-matplotlib)")
         C.check_state_dir(state_dir)
         moved = C.quarantine_corrupt(state_dir)
         if moved:
@@ -82,6 +87,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                           "failed": failed}))
     else:
         print(f"saved {path}" + (f" (failed: {', '.join(failed)})" if failed else ""), file=out)
+        print("a running daemon applies it on `systemctl reload moodedge` (SIGHUP) or the "
+              'MQTT command {"cmd": "reload_calibration"}', file=out)
     return 1 if failed else 0
 
 
@@ -198,7 +205,7 @@ def run_steps(args, out) -> tuple[list[C.StepResult], dict]:
                                    lambda: _step(out, voice_baseline(args, speech, threshold, extras))))
         if frames:
             results.append(guarded("baseline (face)",
-                                   lambda: _step(out, face_baseline(frames, extras))))
+                                   lambda: _step(out, face_baseline(args, frames, extras))))
     return results, extras
 
 
@@ -226,34 +233,40 @@ def voice_baseline(args, clips, threshold_db, extras) -> C.StepResult:
     return C.baseline_step("voice", pts)
 
 
-def _face_tools():
-    try:
-        from edge.vision.expression import default_face_recogniser
-    except ImportError as exc:
-        raise C.CalibrationError(f"camera: face support is not installed ({exc})") from None
-    return default_face_recogniser()
-
-
 def camera(args, frames: list) -> C.StepResult:
+    """Detector check on the frames in --image-dir (live capture belongs to the daemon)."""
     if args.image_dir is None:
         raise C.CalibrationError(
-            "camera: no --image-dir given and live camera capture is done by the daemon; "
-            "save a few frames with the camera and pass --image-dir DIR")
-    from edge.vision.sources import load_image_folder
+            "camera: no --image-dir given; save a few frames from the camera (e.g. "
+            "`rpicam-still -o me.jpg`) into a folder and pass --image-dir DIR")
+    try:
+        from edge.vision.faces import FaceDetector
+        from edge.vision.sources import ImageError, iter_image_files, load_image
 
-    rec = _face_tools()
-    images = load_image_folder(args.image_dir)
-    if not images:
-        raise C.CalibrationError(f"{args.image_dir}: no readable images (.jpg, .png)")
-    from edge.vision.faces import to_gray_u8
+        detector = FaceDetector()
+    except ImportError as exc:
+        raise C.CalibrationError(f"camera: face support is not installed ({exc})") from None
+    if not args.image_dir.is_dir():
+        raise C.CalibrationError(f"{args.image_dir}: not a folder of images")
+    grey = []
+    for path in iter_image_files([args.image_dir]):
+        try:
+            grey.append((str(path), load_image(path, gray=True)))
+        except ImageError as exc:
+            log.warning("%s", exc)
+    if not grey:
+        raise C.CalibrationError(f"{args.image_dir}: no readable images (.jpg, .png, ...)")
+    frames.extend(grey)
+    return C.camera_step(grey, detector.detect)
 
-    grey = [(name, to_gray_u8(img)) for name, img in images]
-    frames.extend(images)
-    return C.camera_step(grey, rec.detector.detect)
 
+def face_baseline(args, frames, extras) -> C.StepResult:
+    from edge.predict import face_recogniser
 
-def face_baseline(frames, extras) -> C.StepResult:
-    rec = _face_tools()
+    try:
+        rec = face_recogniser(args.face_model)
+    except (OSError, ValueError) as exc:
+        return C.StepResult("baseline (face)", C.SKIPPED, f"no face model ({exc})")
     pts = []
     for _name, img in frames:
         r = rec.classify_frame(img)

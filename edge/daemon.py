@@ -281,8 +281,7 @@ def load_speech(config: Config) -> tuple[SpeechLike | None, str]:
         rec = speech_recogniser(cfg.speech_model)
     except (ModelError, OSError, ValueError) as exc:
         return None, f"speech model unavailable: {exc}"
-    rec.vad = cfg.vad
-    return rec, ""
+    return rec, ""  # the Daemon sets rec.vad: the config's, with the calibration over it
 
 
 class Daemon:

@@ -197,6 +197,9 @@ def train(args: argparse.Namespace) -> Path:
         model.compile(optimizer=keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay),
                       loss=keras.losses.CategoricalCrossentropy())
     log.info("model: %d parameters", model.count_params())
+    # Each start or resume, with its arguments (a resume may change --epochs, which
+    # re-times the cosine schedule from that epoch on).
+    state.setdefault("segments", []).append({"from_epoch": state["epoch"], "argv": list(args.argv)})
 
     def predict(x):
         return model.predict(x, batch_size=512, verbose=0)
@@ -216,6 +219,7 @@ def train(args: argparse.Namespace) -> Path:
             "best_val_accuracy": state["best_acc"],
             "epochs_done": state["epoch"],
             "history": state["history"],
+            "segments": state["segments"],
         }
         tmp = out / "train_meta.json.tmp"
         tmp.write_text(json.dumps(meta, indent=1))

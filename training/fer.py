@@ -145,10 +145,14 @@ def read_csv(path: Path) -> FerData:
             pixels.append(px.astype(np.uint8).reshape(48, 48))
             labels.append(lab)
             usage.append(use)
+    return _collected(pixels, labels, usage, path, "no rows")
+
+
+def _collected(pixels: list, labels: list, split: list, source: Path, empty: str) -> FerData:
     if not labels:
-        raise FerError(f"{path}: no rows")
-    return FerData(np.stack(pixels), np.asarray(labels, np.int64), np.asarray(usage, np.int64),
-                   None, str(path))
+        raise FerError(f"{source}: {empty}")
+    return FerData(np.stack(pixels), np.asarray(labels, np.int64), np.asarray(split, np.int64),
+                   None, str(source))
 
 
 def _stable_fraction(name: str) -> float:
@@ -157,7 +161,7 @@ def _stable_fraction(name: str) -> float:
 
 def read_folders(root: Path, val_fraction: float = 0.1) -> FerData:
     """``root/train/<label>/*.jpg`` and ``root/test/<label>/*.jpg`` (+ optional ``val/``)."""
-    from edge.vision.faces import preprocess_crops  # noqa: F401  (cv2 check)
+    from edge.vision.faces import resize_crop
     from edge.vision.sources import ImageError, load_image
 
     root = Path(root)
@@ -181,8 +185,6 @@ def read_folders(root: Path, val_fraction: float = 0.1) -> FerData:
                 except ImageError as exc:
                     raise FerError(str(exc)) from None
                 if gray.shape != (48, 48):
-                    from edge.vision.faces import resize_crop
-
                     gray = resize_crop(gray, 48)
                 s = parts[name]
                 if s == TRAIN and not has_val and _stable_fraction(f"{sub.name}/{img.name}") < val_fraction:
@@ -190,10 +192,7 @@ def read_folders(root: Path, val_fraction: float = 0.1) -> FerData:
                 pixels.append(gray)
                 labels.append(FOLDER_ALIASES[key])
                 split.append(s)
-    if not labels:
-        raise FerError(f"{root}: no images found under train/ and test/")
-    return FerData(np.stack(pixels), np.asarray(labels, np.int64), np.asarray(split, np.int64),
-                   None, str(root))
+    return _collected(pixels, labels, split, root, "no images found under train/ and test/")
 
 
 def load_fer(path: Path) -> FerData:

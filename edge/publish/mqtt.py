@@ -11,7 +11,8 @@ topic              retain  QoS   payload
                                  emotion, sources {modality: label, confidence, age_s}
 ``tracks``         yes     1     JSON: ts, policy, target, mood, tracks [{uri, title,
                                  artist, valence, arousal, reason}]
-``stats``          no      0     JSON: latencies, counters, CPU %, RSS, uptime, versions
+``stats``          no      0     JSON: latencies, counters, CPU %, RSS, uptime, versions,
+                                 calibration {calibrated_at, age_s, …}
 ``cmd``            (in)    1     JSON commands (:mod:`edge.publish.commands`)
 ``events``         no      1     JSON answers to commands: ts, id, cmd, ok, result/error
 =================  ======  ====  =====================================================
