@@ -8,6 +8,7 @@ The interpreter comes from ``ai_edge_litert`` (LiteRT, the maintained package), 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,9 +66,19 @@ class TFLiteModel:
     interpreter_module: str
 
     def __post_init__(self) -> None:
-        cls, _ = interpreter_class()
-        self._interp = cls(model_path=str(self.path), num_threads=1)
-        self._interp.allocate_tensors()
+        cls, _ = interpreter_class((self.interpreter_module,))
+        try:
+            self._interp = cls(model_path=str(self.path), num_threads=1)
+            self._interp.allocate_tensors()
+        except Exception as exc:  # the interpreters raise RuntimeError, ValueError, SystemError
+            hint = ""
+            if self.interpreter_module.startswith("tflite_runtime") and np.lib.NumpyVersion(
+                np.__version__
+            ) >= "2.0.0":
+                hint = (f"; tflite-runtime is built against NumPy 1.x and cannot run with NumPy "
+                        f"{np.__version__}: install 'numpy<2' or use ai-edge-litert")
+            raise ModelError(f"{self.path}: {self.interpreter_module} cannot load it "
+                             f"({type(exc).__name__}: {exc}){hint}") from None
         inp = self._interp.get_input_details()[0]
         out = self._interp.get_output_details()[0]
         self._in_index, self._out_index = inp["index"], out["index"]
@@ -126,8 +137,13 @@ class TFLiteModel:
         return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
 
 
-def load_model(model_path: Path, modality: str | None = None) -> TFLiteModel:
-    """Load a ``.tflite`` with its manifest, refusing a hash or shape mismatch."""
+def load_model(model_path: Path, modality: str | None = None,
+               interpreter: str | None = None) -> TFLiteModel:
+    """Load a ``.tflite`` with its manifest, refusing a hash or shape mismatch.
+
+    ``interpreter`` (or the environment variable ``MOODEDGE_INTERPRETER``) names one of
+    INTERPRETER_MODULES to use instead of the first importable one.
+    """
     model_path = Path(model_path)
     manifest = load_manifest(manifest_path(model_path))
     if modality is not None and manifest.modality != modality:
@@ -135,7 +151,10 @@ def load_model(model_path: Path, modality: str | None = None) -> TFLiteModel:
             f"{model_path}: manifest says modality {manifest.modality!r}, expected {modality!r}"
         )
     verify_model_file(model_path, manifest)
-    _, module = interpreter_class()
+    choice = interpreter or os.environ.get("MOODEDGE_INTERPRETER") or None
+    if choice is not None and choice not in INTERPRETER_MODULES:
+        raise ModelError(f"interpreter {choice!r}: expected one of {INTERPRETER_MODULES}")
+    _, module = interpreter_class((choice,) if choice else INTERPRETER_MODULES)
     return TFLiteModel(model_path, manifest, module)
 
 

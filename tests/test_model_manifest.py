@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import shutil
@@ -112,3 +113,27 @@ def test_wrong_modality_and_bad_labels(model_copy):
     edit_manifest(model_copy, labels=["happy", "bored"])
     with pytest.raises(ModelError, match="unknown label.*bored"):
         load_model(model_copy)
+
+
+needs_tflite_runtime = pytest.mark.skipif(
+    importlib.util.find_spec("tflite_runtime") is None, reason="tflite-runtime not installed")
+
+
+@needs_tflite_runtime
+def test_tflite_runtime_fallback_matches_litert_or_explains_numpy2(model_copy):
+    """tflite-runtime stopped at NumPy 1.x: it must run the model under NumPy 1.24 and
+    fail with a clear message under NumPy 2."""
+    x = np.random.default_rng(1).standard_normal((2, *load_model(model_copy).input_shape[1:]))
+    if np.lib.NumpyVersion(np.__version__) >= "2.0.0":
+        with pytest.raises(ModelError, match="numpy<2"):
+            load_model(model_copy, interpreter="tflite_runtime.interpreter")
+        return
+    fallback = load_model(model_copy, interpreter="tflite_runtime.interpreter")
+    assert fallback.interpreter_module == "tflite_runtime.interpreter"
+    litert = load_model(model_copy, interpreter="ai_edge_litert.interpreter")
+    np.testing.assert_allclose(fallback.predict(x), litert.predict(x), atol=0.02)
+
+
+def test_unknown_interpreter_is_refused(model_copy):
+    with pytest.raises(ModelError, match="interpreter 'onnx'"):
+        load_model(model_copy, interpreter="onnx")
