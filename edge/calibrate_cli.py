@@ -28,7 +28,10 @@ def add_commands(sub) -> None:
     ap.add_argument("--noise-file", type=Path, help="recording of the room in silence (WAV/FLAC)")
     ap.add_argument("--speech-file", type=Path, action="append", default=[],
                     help="recording of the person speaking normally and calmly (repeatable)")
-    ap.add_argument("--image-dir", type=Path, help="folder of camera frames of the person at rest")
+    ap.add_argument("--image-dir", type=Path, help="folder of camera frames of the person at rest "
+                    "(instead of the camera)")
+    ap.add_argument("--camera", help="'picamera' or a webcam number (default: the Pi camera if "
+                    "picamera2 is installed, else webcam 0)")
     ap.add_argument("--state-dir", type=Path, help="where calibration.json goes "
                     "(default: $MOODEDGE_STATE_DIR, systemd's $STATE_DIRECTORY, ~/.local/share/moodedge)")
     ap.add_argument("--seconds", type=float, default=8.0, help="length of each microphone recording")
@@ -233,12 +236,39 @@ def voice_baseline(args, clips, threshold_db, extras) -> C.StepResult:
     return C.baseline_step("voice", pts)
 
 
+def _live_frames(args, count: int = 10, every_s: float = 0.5) -> list[tuple[str, np.ndarray]]:
+    """A few grey frames from the camera, kept in memory only."""
+    import time
+
+    from edge.vision.faces import to_gray_u8
+    from edge.vision.sources import CameraError, open_source
+
+    spec = args.camera
+    if spec is None:
+        spec = "picamera" if importlib.util.find_spec("picamera2") else "0"
+    try:
+        source = open_source(spec, size=(640, 480))
+    except CameraError as exc:
+        raise C.CalibrationError(str(exc)) from None
+    frames = []
+    try:
+        last = 0.0
+        for frame in source.frames():
+            now = time.monotonic()
+            if now - last >= every_s:
+                frames.append((f"{spec}#{len(frames)}", to_gray_u8(frame)))
+                last = now
+            if len(frames) >= count:
+                break
+    except CameraError as exc:
+        raise C.CalibrationError(str(exc)) from None
+    finally:
+        source.close()
+    return frames
+
+
 def camera(args, frames: list) -> C.StepResult:
-    """Detector check on the frames in --image-dir (live capture belongs to the daemon)."""
-    if args.image_dir is None:
-        raise C.CalibrationError(
-            "camera: no --image-dir given; save a few frames from the camera (e.g. "
-            "`rpicam-still -o me.jpg`) into a folder and pass --image-dir DIR")
+    """Detector check on frames from the camera, or from --image-dir."""
     try:
         from edge.vision.faces import FaceDetector
         from edge.vision.sources import ImageError, iter_image_files, load_image
@@ -246,16 +276,19 @@ def camera(args, frames: list) -> C.StepResult:
         detector = FaceDetector()
     except ImportError as exc:
         raise C.CalibrationError(f"camera: face support is not installed ({exc})") from None
-    if not args.image_dir.is_dir():
-        raise C.CalibrationError(f"{args.image_dir}: not a folder of images")
-    grey = []
-    for path in iter_image_files([args.image_dir]):
-        try:
-            grey.append((str(path), load_image(path, gray=True)))
-        except ImageError as exc:
-            log.warning("%s", exc)
-    if not grey:
-        raise C.CalibrationError(f"{args.image_dir}: no readable images (.jpg, .png, ...)")
+    if args.image_dir is None:
+        grey = _live_frames(args)
+    else:
+        if not args.image_dir.is_dir():
+            raise C.CalibrationError(f"{args.image_dir}: not a folder of images")
+        grey = []
+        for path in iter_image_files([args.image_dir]):
+            try:
+                grey.append((str(path), load_image(path, gray=True)))
+            except ImageError as exc:
+                log.warning("%s", exc)
+        if not grey:
+            raise C.CalibrationError(f"{args.image_dir}: no readable images (.jpg, .png, ...)")
     frames.extend(grey)
     return C.camera_step(grey, detector.detect)
 

@@ -252,3 +252,12 @@ def test_camera_step_fails_without_faces_and_passes_with_one(tmp_path):
     step = next(s for s in json.loads(res.stdout)["calibration"]["steps"] if s["name"] == "camera")
     assert step["status"] in ("pass", "warn") and step["data"]["frames_with_face"] >= 3
     assert 0.3 < step["data"]["face_fraction"] < 1.0
+
+
+def test_no_camera_fails_the_camera_step_with_advice(tmp_path):
+    pytest.importorskip("cv2")
+    res = run_cli("calibrate", "--yes", "--skip", "noise", "mic", "baseline", "--state-dir",
+                  str(tmp_path), "--camera", "9")
+    assert res.returncode == 1
+    assert "[FAIL] camera: camera /dev/video9: cannot open it" in res.stdout
+    assert "plugged in" in res.stdout
