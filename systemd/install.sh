@@ -30,7 +30,15 @@ echo "== venv $PREFIX/venv (--system-site-packages, for apt's picamera2)"
 mkdir -p "$PREFIX"
 [ -x "$PREFIX/venv/bin/python" ] || python3 -m venv --system-site-packages "$PREFIX/venv"
 "$PREFIX/venv/bin/pip" install -q --disable-pip-version-check --upgrade pip
-"$PREFIX/venv/bin/pip" install -q --disable-pip-version-check --prefer-binary "$SRC"
+# Keep apt's NumPy (picamera2 and its apt dependencies are built against it): pin the
+# venv to it, so pip picks the newest OpenCV 4.x that still supports NumPy 1.x (4.11)
+# instead of pulling NumPy 2 over it.
+CONSTRAINTS=$(mktemp)
+if "$PREFIX/venv/bin/python" -c 'import numpy' 2>/dev/null; then
+  "$PREFIX/venv/bin/python" -c 'import numpy; print("numpy==" + numpy.__version__)' > "$CONSTRAINTS"
+fi
+"$PREFIX/venv/bin/pip" install -q --disable-pip-version-check --prefer-binary -c "$CONSTRAINTS" "$SRC"
+rm -f "$CONSTRAINTS"
 # the shipped models live beside the package in a checkout; keep a copy with the venv
 mkdir -p "$PREFIX/models"
 cp -f "$SRC"/models_tflite/*.tflite "$SRC"/models_tflite/*.json "$PREFIX/models/" 2>/dev/null || true

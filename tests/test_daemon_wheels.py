@@ -42,18 +42,23 @@ def _download(args: list[str], dest) -> subprocess.CompletedProcess:
 
 @pytest.mark.skipif(np.__version__.startswith("1."),
                     reason="the same check as in the NumPy 2 run (tests/run.sh runs both)")
-def test_base_dependencies_resolve_to_aarch64_cp311_wheels(tmp_path):
+@pytest.mark.parametrize("pin", [None, "numpy==1.24.2"], ids=["latest", "bookworm-apt-numpy"])
+def test_base_dependencies_resolve_to_aarch64_cp311_wheels(tmp_path, pin):
+    """Also with the venv pinned to bookworm's apt NumPy (systemd/install.sh does that so
+    apt's picamera2 keeps working): then OpenCV must resolve to a NumPy-1 build."""
     reqs = base_requirements()
     binary = [str(Requirement(f"{r.name}{r.specifier}")) for r in reqs
               if r.name not in PURE_PYTHON_SDISTS]
     plat = [a for p in PLATFORMS for a in ("--platform", p)]
-    res = _download(["--only-binary=:all:", *plat, "--python-version", "3.11", *binary],
-                    tmp_path / "wheels")
+    res = _download(["--only-binary=:all:", *plat, "--python-version", "3.11", *binary,
+                     *([pin] if pin else [])], tmp_path / "wheels")
     assert res.returncode == 0, res.stderr[-2000:]
     wheels = sorted(p.name for p in (tmp_path / "wheels").iterdir())
     names = {re.sub(r"[-_.]+", "-", w.split("-")[0]).lower() for w in wheels}
     for r in binary:
         assert Requirement(r).name.lower() in names, (r, wheels)
+    if pin:
+        assert "numpy-1.24.2-" in " ".join(wheels), wheels
     for w in wheels:
         assert w.endswith(".whl"), w
         py, abi, plat = w[:-4].split("-")[-3:]
