@@ -261,3 +261,17 @@ def test_no_camera_fails_the_camera_step_with_advice(tmp_path):
     assert res.returncode == 1
     assert "[FAIL] camera: camera /dev/video9: cannot open it" in res.stdout
     assert "plugged in" in res.stdout
+
+
+@needs_data
+def test_cli_moves_a_corrupt_calibration_aside(tmp_path):
+    (tmp_path / C.FILE_NAME).write_text('{"version": 1, "steps": [')
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, room_noise(3, seed=6), SR)
+    res = run_cli("calibrate", "--yes", "--skip", "mic", "camera", "baseline",
+                  "--state-dir", str(tmp_path), "--noise-file", str(noise))
+    assert res.returncode == 0, res.stderr
+    assert "existing calibration file was corrupt; moved it to" in res.stdout
+    (aside,) = tmp_path.glob("calibration.corrupt-*.json")
+    assert aside.read_text() == '{"version": 1, "steps": ['
+    assert C.load_calibration(tmp_path).vad["threshold_db"] < -40
