@@ -67,6 +67,20 @@ def run_predict(folders: list[Path]) -> dict:
             **info}
 
 
+def summarise_runs(runs: list[dict], unit: str) -> dict:
+    """Medians over repeated ``run_predict`` results: wall time, time per item, peak RSS."""
+    wall = statistics.median(r["wall_s"] for r in runs)
+    items = max(1, runs[0]["lines"])
+    return {
+        f"{unit}s": runs[0]["lines"],
+        "wall_s_median": round(wall, 3),
+        f"ms_per_{unit}_median": round(wall / items * 1000, 3),
+        "peak_rss_mb_median": round(statistics.median(r["peak_rss_mb"] for r in runs), 1),
+        "exit_codes": sorted({r["rc"] for r in runs}),
+        "heavy_modules_imported": sorted({m for r in runs for m in r["heavy_modules"]}),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
@@ -104,15 +118,7 @@ def main() -> int:
         "streaming_mfcc_ms_per_s_audio": median_ms(streaming, args.repeats * 4, inner=10),
         "inference_ms_per_window": infer,
         "inference_ms_per_s_audio": round(infer * windows_per_s, 3),
-        "predict_process": {
-            "clips": runs[0]["lines"],
-            "wall_s_median": round(statistics.median(r["wall_s"] for r in runs), 3),
-            "ms_per_clip_median": round(
-                statistics.median(r["wall_s"] for r in runs) / max(1, runs[0]["lines"]) * 1000, 2),
-            "peak_rss_mb_median": round(statistics.median(r["peak_rss_mb"] for r in runs), 1),
-            "exit_codes": sorted({r["rc"] for r in runs}),
-            "heavy_modules_imported": sorted({m for r in runs for m in r["heavy_modules"]}),
-        },
+        "predict_process": summarise_runs(runs, "clip"),
     }
     result["tensorflow_imported"] = "tensorflow" in result["predict_process"]["heavy_modules_imported"]
     print(json.dumps(result, indent=1))

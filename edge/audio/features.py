@@ -14,10 +14,12 @@ Training, conversion and the device all call :func:`mfcc`, :func:`windows` and
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
+
+from edge.params import strict_from_dict
 
 NORMALISATIONS = ("c0rel", "cmvn", "none")
 
@@ -100,17 +102,7 @@ class FeatureParams:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "feature parameters") -> FeatureParams:
-        known = {f.name: f.type for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}; expected {sorted(known)}")
-        missing = sorted(set(known) - set(data))
-        if missing:
-            raise ValueError(f"{where}: missing key(s) {missing}")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}: {exc}") from exc
+        return strict_from_dict(cls, data, where)
 
 
 def _round_half_up(x: float) -> int:
