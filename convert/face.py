@@ -143,6 +143,7 @@ def convert(args: argparse.Namespace) -> dict:
             "convert_command": convert_cmd,
             "train_args": meta["args"],
             "epochs_done": meta.get("epochs_done"),
+            "segments": meta.get("segments", []),
             "best_epoch": meta["best_epoch"],
             "best_val_accuracy": meta["best_val_accuracy"],
             "parameters": n_params,
@@ -184,6 +185,8 @@ def convert(args: argparse.Namespace) -> dict:
             f"- {n_params:,} parameters, int8 file {out.stat().st_size:,} bytes; input "
             f"{list(manifest.input.shape)} int8; preprocessing `{json.dumps(p.to_dict())}`",
             f"- train: `{train_cmd}` (resume: add `--resume`)",
+            *[f"  - from epoch {g['from_epoch']}: `python -m training.face {' '.join(g['argv'])}`"
+              for g in meta.get("segments", [])],
             f"- best PublicTest epoch {meta['best_epoch']} of {meta.get('epochs_done')}",
             "", "## PublicTest (selection split, int8)", "",
             "| labels | n | accuracy | UAR | macro-F1 |", "|---|---|---|---|---|",
