@@ -8,8 +8,8 @@
   over frames; the parts are timed separately too, and a frame with no face.
 * predict_process: `edge-cli predict --json --face-crops` over the 3,589 PrivateTest
   crops written as PNG files, in a fresh process: wall time and peak RSS (median over
-  repeats), and which heavy modules (tensorflow, keras,
-  scipy, sklearn) that process imported (must be none).
+  repeats; the process's own high-water mark, VmHWM), and which heavy modules
+  (tensorflow, keras, scipy, sklearn) that process imported (must be none).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from edge.vision.expression import FaceRecogniser  # noqa: E402
 from edge.vision.faces import crop_face, face_probs, largest, preprocess_crops  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_speech import run_predict  # noqa: E402  (edge-cli predict --json in a fresh process)
+from bench_speech import run_predict, summarise_runs  # noqa: E402  (edge-cli predict --json in a fresh process)
 
 
 def frame_with_face(crop: np.ndarray) -> np.ndarray:
@@ -118,15 +118,7 @@ def main() -> int:
             "no_face_frame_ms_median": median_ms(no_face),
             "max_fps_one_core": round(1 / statistics.median(total), 1),
         },
-        "predict_process": {
-            "crops": runs[0]["lines"],
-            "wall_s_median": round(statistics.median(r["wall_s"] for r in runs), 3),
-            "ms_per_image_median": round(
-                statistics.median(r["wall_s"] for r in runs) / max(1, runs[0]["lines"]) * 1000, 3),
-            "peak_rss_mb_median": round(statistics.median(r["peak_rss_mb"] for r in runs), 1),
-            "exit_codes": sorted({r["rc"] for r in runs}),
-            "heavy_modules_imported": sorted({m for r in runs for m in r["heavy_modules"]}),
-        },
+        "predict_process": summarise_runs(runs, "image"),
     }
     result["tensorflow_imported"] = "tensorflow" in result["predict_process"]["heavy_modules_imported"]
     print(json.dumps(result, indent=1))

@@ -15,10 +15,12 @@ tens of ms per 320×240 frame on one core.  The largest face wins.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from edge.params import strict_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +74,7 @@ class FaceParams:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "face parameters") -> FaceParams:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}; expected {sorted(known)}")
-        missing = sorted(known - set(data))
-        if missing:
-            raise ValueError(f"{where}: missing key(s) {missing}")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}: {exc}") from exc
+        return strict_from_dict(cls, data, where)
 
 
 # ---------------------------------------------------------------- pixels
