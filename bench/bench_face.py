@@ -4,7 +4,7 @@
 
 * frame_ms: one 320×240 BGR camera-like frame (a real FER-2013 PrivateTest face,
   upscaled to 160 px, on a plain background) through FaceRecogniser.classify_frame:
-  detect (Haar cascade) + crop + preprocess + classify (int8, flip-averaged), median
+  detect (Haar cascade) + crop + preprocess + classify (int8, over the manifest's test views), median
   over frames; the parts are timed separately too, and a frame with no face.
 * predict_process: `edge-cli predict --json --face-crops` over the 3,589 PrivateTest
   crops written as PNG files, in a fresh process: wall time and peak RSS (median over
@@ -108,6 +108,8 @@ def main() -> int:
         "model_bytes": model_path.stat().st_size,
         "interpreter": rec.model.interpreter_module,
         "flip_average": p.flip_average,
+        "zooms": list(p.zooms),
+        "model_calls_per_face": p.views,
         "frame_320x240": {
             "frames": len(frames),
             "faces_found": found,

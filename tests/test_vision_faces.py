@@ -11,11 +11,13 @@ from edge.vision.faces import (
     FaceParams,
     crop_face,
     expand_box,
+    expand_views,
     face_probs,
     largest,
     normalise,
     preprocess_crops,
     to_gray_u8,
+    zoom,
 )
 
 
@@ -79,6 +81,34 @@ def test_flip_average_is_symmetric():
     np.testing.assert_allclose(a, b, atol=1e-5)
     np.testing.assert_allclose(a.sum(axis=1), 1, atol=1e-5)
     np.testing.assert_allclose(face_probs(predict, x, FaceParams(flip_average=False)), predict(x))
+
+
+def test_zoom_views_average_and_validation():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 48, 48, 1)).astype(np.float32)
+    np.testing.assert_array_equal(zoom(x, 1.0), x)
+    z = zoom(x, 1.25)
+    # magnified about the centre: the centre pixel stays, the corners come from inside
+    np.testing.assert_allclose(z[:, 24, 24, 0], x[:, 24, 24, 0], atol=0.6)
+    assert not np.allclose(z, x)
+    p = FaceParams(zooms=[1.0, 1.1])
+    assert p.zooms == (1.0, 1.1) and p.views == 4
+    assert FaceParams.from_dict(p.to_dict()) == p
+    v = expand_views(x, p)
+    assert v.shape == (16, 48, 48, 1)
+    np.testing.assert_array_equal(v[4:8], x[:, :, ::-1])  # zoom 1.0 mirrored
+    seen = []
+
+    def predict(b):
+        seen.append(len(b))
+        return np.tile(np.arange(1, 8, dtype=np.float32) / 28, (len(b), 1))
+
+    probs = face_probs(predict, x, p)
+    assert seen == [16] and probs.shape == (4, 7)  # one model call for all views
+    np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-6)
+    for bad in ([], [3.0], "x", [1.0] * 9):
+        with pytest.raises(ValueError, match="zooms"):
+            FaceParams(zooms=bad)
 
 
 def test_boxes_margin_and_edges():

@@ -116,6 +116,47 @@ def spec_augment(x: np.ndarray, rng: np.random.Generator, p_mask: float = 0.5) -
     return x
 
 
+def mixup(x: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float,
+          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mix each window with a random partner: x, one-hot y and sample weights w alike."""
+    lam = rng.beta(alpha, alpha, len(x)).astype(np.float32)
+    lam = np.maximum(lam, 1 - lam)  # the window keeps most of itself
+    j = rng.permutation(len(x))
+
+    def mix(a: np.ndarray) -> np.ndarray:
+        k = lam.reshape(-1, *[1] * (a.ndim - 1))
+        return (k * a + (1 - k) * a[j]).astype(np.float32)
+
+    return mix(x), mix(y), mix(w)
+
+
+class WeightAverage:
+    """Stochastic weight averaging: the running mean of the weights after each epoch."""
+
+    def __init__(self) -> None:
+        self.mean: list[np.ndarray] | None = None
+        self.count = 0
+
+    def add(self, weights: list[np.ndarray]) -> None:
+        self.count += 1
+        if self.mean is None:
+            self.mean = [np.array(w, np.float64) for w in weights]
+        else:
+            for m, w in zip(self.mean, weights):
+                m += (w - m) / self.count
+
+    def weights(self) -> list[np.ndarray]:
+        return [m.astype(np.float32) for m in self.mean]
+
+
+def refresh_batchnorm(model, x: np.ndarray, batch: int = 256) -> None:
+    """Re-estimate BatchNorm statistics for averaged weights: forward passes in training
+    mode over ``x`` (BN moving averages follow the batches; no weights change)."""
+    for _ in range(2):
+        for i in range(0, len(x) - batch + 1, batch):
+            model(x[i : i + batch], training=True)
+
+
 # ---------------------------------------------------------------- evaluation
 def clip_windows(signals: list[np.ndarray], p: F.FeatureParams, vad: VadParams):
     """Device-identical windows for each clip: list of (windows, voiced)."""
@@ -229,13 +270,20 @@ def train(args: argparse.Namespace) -> Path:
     def predict(x):
         return model.predict(x, batch_size=256, verbose=0)
 
+    swa_from = int(round(args.epochs * args.swa_start)) if args.swa_start > 0 else args.epochs + 1
+    swa = WeightAverage()
     bad = 0
     for epoch in range(state["epoch"], args.epochs):
         te = time.time()
         x, y = sample_epoch(banks, p, rng, args.per_clip)
         yo = keras.utils.to_categorical(y, len(labels))
-        h = model.fit(x, yo, batch_size=args.batch, epochs=1, verbose=0, class_weight=cw,
+        sw = np.array([cw[int(c)] for c in y], np.float32)
+        if args.mixup > 0:
+            x, yo, sw = mixup(x, yo, sw, args.mixup, rng)
+        h = model.fit(x, yo, sample_weight=sw, batch_size=args.batch, epochs=1, verbose=0,
                       shuffle=True)
+        if epoch + 1 >= swa_from:
+            swa.add(model.get_weights())
         rec = {"epoch": epoch + 1, "loss": float(h.history["loss"][-1])}
         if args.final:  # no held-out speakers: the last epoch is the model
             uar = float(epoch + 1)
@@ -258,6 +306,19 @@ def train(args: argparse.Namespace) -> Path:
         if bad >= args.patience:
             log.info("early stop: no val improvement for %d epochs", bad)
             break
+    swa_val = None
+    if swa.count:
+        model.set_weights(swa.weights())
+        refresh_batchnorm(model, sample_epoch(banks, p, np.random.default_rng(args.seed), 2)[0])
+        log.info("weights averaged over the last %d epochs", swa.count)
+        if args.final:
+            model.save(str(out / "best.keras"))
+        else:
+            val = evaluate(predict, splits["val"], val_sig, p, vad, labels)
+            swa_val = {"val_uar": float(np.mean([m["uar"] for m in val.values()])),
+                       **{f"val_uar_{k}": v["uar"] for k, v in val.items()}}
+            log.info("averaged weights: %s", swa_val)
+            model.save(str(out / "swa.keras"))
     meta = {
         "features": p.to_dict(),
         "vad": vars(vad) if hasattr(vad, "__dict__") else {},
@@ -273,6 +334,7 @@ def train(args: argparse.Namespace) -> Path:
                       "chosen on a validation run" if args.final else
                       "best mean validation UAR (RAVDESS actors 15-18, EmoDB 12 and 14)"),
         "history": state["history"],
+        "weight_average": {"epochs": swa.count, "val": swa_val} if swa.count else None,
     }
     (out / "train_meta.json").write_text(json.dumps(meta, indent=1))
     return out / "best.keras"
@@ -296,6 +358,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--window-s", type=float, default=2.0)
     ap.add_argument("--hop-s", type=float, default=0.5)
     ap.add_argument("--numcep", type=int, default=40)
+    ap.add_argument("--mixup", type=float, default=0.0,
+                    help="mixup Beta(alpha, alpha) between windows (0: off)")
+    ap.add_argument("--swa-start", type=float, default=0.0,
+                    help="average the weights of the epochs after this fraction of the run "
+                         "(0: off); with --final the average is the model")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--max-clips", type=int, default=0, help="smoke runs: clips per split")
