@@ -277,11 +277,12 @@ def train(args: argparse.Namespace) -> Path:
         te = time.time()
         x, y = sample_epoch(banks, p, rng, args.per_clip)
         yo = keras.utils.to_categorical(y, len(labels))
-        sw = np.array([cw[int(c)] for c in y], np.float32)
-        if args.mixup > 0:
+        weights = {"class_weight": cw}
+        if args.mixup > 0:  # mixed windows carry mixed class weights
+            sw = np.array([cw[int(c)] for c in y], np.float32)
             x, yo, sw = mixup(x, yo, sw, args.mixup, rng)
-        h = model.fit(x, yo, sample_weight=sw, batch_size=args.batch, epochs=1, verbose=0,
-                      shuffle=True)
+            weights = {"sample_weight": sw}
+        h = model.fit(x, yo, batch_size=args.batch, epochs=1, verbose=0, shuffle=True, **weights)
         if epoch + 1 >= swa_from:
             swa.add(model.get_weights())
         rec = {"epoch": epoch + 1, "loss": float(h.history["loss"][-1])}
