@@ -238,6 +238,15 @@ class DetectorParams:
     min_neighbors: int = 5
     min_face: int = 40  # pixels, in the (possibly downscaled) detection image
     max_side: int = 640  # frames larger than this are downscaled for detection only
+    # Nothing found: look again with a black border of this fraction of the short side
+    # (0 = don't), upscaled to at least retry_min_side pixels, for faces that fill the
+    # image or touch its edges (tight crops such as FER-2013's, which the cascade misses).
+    # Only a face that fills the image counts on the second look (a box at least
+    # retry_min_fill of the short side): smaller ones were seen, and rejected, on the
+    # first look (accepting edge-crossing boxes too tripled false faces on faceless frames).
+    retry_pad: float = 0.25
+    retry_min_side: int = 144
+    retry_min_fill: float = 0.5
 
 
 class FaceDetector:
@@ -265,8 +274,22 @@ class FaceDetector:
         scale = min(1.0, pr.max_side / max(H, W))
         small = gray if scale == 1.0 else cv2.resize(
             gray, (max(1, int(W * scale)), max(1, int(H * scale))), interpolation=cv2.INTER_AREA)
-        small = cv2.equalizeHist(small)
+        boxes = self._find(small)
+        if not len(boxes) and pr.retry_pad > 0:
+            k = max(1, -(-pr.retry_min_side // max(1, min(small.shape[:2]))))
+            big = small if k == 1 else cv2.resize(
+                small, (small.shape[1] * k, small.shape[0] * k), interpolation=cv2.INTER_CUBIC)
+            pad = int(round(pr.retry_pad * min(big.shape[:2])))
+            big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+            boxes = (self._find(big) - np.array([pad, pad, 0, 0])) / k
+            boxes = boxes[boxes[:, 2] >= pr.retry_min_fill * min(small.shape[:2])]
+        return [tuple(int(round(v / scale)) for v in b) for b in boxes]
+
+    def _find(self, gray: np.ndarray) -> np.ndarray:
+        """(n, 4) boxes (x, y, w, h) found by the cascade in ``gray`` (histogram-equalised)."""
+        cv2 = import_cv2()
+        pr = self.params
         found = self._cascade.detectMultiScale(
-            small, scaleFactor=pr.scale_factor, minNeighbors=pr.min_neighbors,
+            cv2.equalizeHist(gray), scaleFactor=pr.scale_factor, minNeighbors=pr.min_neighbors,
             minSize=(pr.min_face, pr.min_face))
-        return [tuple(int(round(v / scale)) for v in b) for b in np.asarray(found).reshape(-1, 4)]
+        return np.asarray(found, dtype=np.float64).reshape(-1, 4)
