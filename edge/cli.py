@@ -29,6 +29,9 @@ def _add_predict(sub) -> None:
                     help=f"speech .tflite (default: models_tflite/{DEFAULT_SPEECH_MODEL})")
     ap.add_argument("--vad-threshold-db", type=float, default=None,
                     help="frame level (dBFS, pre-emphasised) that counts as sound")
+    ap.add_argument("--resample", action="store_true",
+                    help="resample audio at other rates to the model's (default: such a file "
+                         "is an error)")
     ap.add_argument("--face-model", type=Path, default=None,
                     help=f"face .tflite (default: models_tflite/{DEFAULT_FACE_MODEL})")
     ap.add_argument("--face-crops", action="store_true",
@@ -43,7 +46,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     failures = 0
     for item in predict_paths(args.paths, args.speech_model, args.vad_threshold_db,
-                              args.face_model, args.face_crops, args.annotate):
+                              args.face_model, args.face_crops, args.annotate,
+                              args.resample):
         if item.error is not None:
             failures += 1
             print(f"error: {item.error}", file=sys.stderr)

@@ -46,12 +46,13 @@ def speech_recogniser(model_path: Path | None = None, vad_threshold_db: float | 
 
 
 def predict_files(paths: list[Path], model_path: Path | None = None,
-                  vad_threshold_db: float | None = None) -> Iterator[FilePrediction]:
+                  vad_threshold_db: float | None = None, resample: bool = False
+                  ) -> Iterator[FilePrediction]:
     """One FilePrediction per input file, in order; errors are per file, never raised."""
     rec = speech_recogniser(model_path, vad_threshold_db)
     for path in iter_audio_files(paths):
         try:
-            signal = load_audio(path, rec.params.sample_rate)
+            signal = load_audio(path, rec.params.sample_rate, resample)
         except AudioFileError as exc:
             yield FilePrediction(str(path), error=str(exc))
             continue
@@ -121,8 +122,8 @@ def predict_image(rec, path: Path, face_crops: bool = False,
 
 def predict_paths(paths: list[Path], speech_model: Path | None = None,
                   vad_threshold_db: float | None = None, face_model: Path | None = None,
-                  face_crops: bool = False, annotate_dir: Path | None = None
-                  ) -> Iterator[FilePrediction | ImagePrediction]:
+                  face_crops: bool = False, annotate_dir: Path | None = None,
+                  resample: bool = False) -> Iterator[FilePrediction | ImagePrediction]:
     """Audio files → speech predictions, images → face predictions, in input order.
 
     Each model is loaded once, when the first file that needs it comes."""
@@ -136,7 +137,7 @@ def predict_paths(paths: list[Path], speech_model: Path | None = None,
         if speech is None:
             speech = speech_recogniser(speech_model, vad_threshold_db)
         try:
-            signal = load_audio(path, speech.params.sample_rate)
+            signal = load_audio(path, speech.params.sample_rate, resample)
         except AudioFileError as exc:
             yield FilePrediction(str(path), error=str(exc))
             continue

@@ -79,3 +79,45 @@ def test_human_output_and_missing_model(tmp_path):
     res = run_cli("predict", "--speech-model", str(tmp_path / "nope.tflite"), "x.wav")
     assert res.returncode == 2
     assert "nope.json: manifest not found" in res.stderr
+
+
+@needs_data
+def test_resample_other_rates_on_request(tmp_path):
+    """A real clip stored at 48 kHz and 44.1 kHz: an error by default, and with --resample
+    nearly the 16 kHz file's prediction."""
+    from edge.audio.resample import resample
+
+    src = ravdess_clip(20, "05")
+    x, rate = sf.read(src, dtype="float32")
+    assert rate == 16000
+    for hz in (48000, 44100):
+        sf.write(tmp_path / f"clip_{hz}.wav", resample(x, 16000, hz), hz, subtype="PCM_16")
+    low = tmp_path / "phone.wav"
+    sf.write(low, resample(x, 16000, 8000), 8000, subtype="PCM_16")
+    res = run_cli("predict", "--json", str(tmp_path / "clip_48000.wav"))
+    assert res.returncode == 1 and "pass --resample" in res.stderr
+    res = run_cli("predict", "--json", "--resample", str(src), str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    ref, *others = parse_lines(res.stdout)
+    assert [o["path"] for o in others] == [str(tmp_path / n) for n in
+                                           ("clip_44100.wav", "clip_48000.wav", "phone.wav")]
+    for o in others[:2]:
+        assert o["label"] == ref["label"]
+        diff = max(abs(o["probabilities"][k] - ref["probabilities"][k]) for k in VOCABULARY)
+        assert diff < 0.02, (o["path"], diff)
+    assert "8000 Hz resampled up to 16000 Hz" in res.stderr  # said, not hidden
+
+
+def test_resampler_keeps_a_tone_and_the_length():
+    from edge.audio.resample import resample
+
+    for rate_in in (48000, 44100, 24414, 22050):
+        t = np.arange(int(rate_in * 17.3)) / rate_in  # long enough for several blocks
+        x = (0.5 * np.sin(2 * np.pi * 440 * t) + 0.3 * np.sin(2 * np.pi * 3000 * t)
+             + 0.2 * np.sin(2 * np.pi * 9000 * t)).astype(np.float32)  # 9 kHz: above 8 kHz
+        y = resample(x, rate_in, 16000)
+        assert len(y) == round(len(x) * 16000 / rate_in)
+        to = np.arange(len(y)) / 16000
+        want = 0.5 * np.sin(2 * np.pi * 440 * to) + 0.3 * np.sin(2 * np.pi * 3000 * to)
+        assert np.abs(y - want)[16000:-16000].max() < 1e-3, rate_in  # 9 kHz removed
+    assert len(resample(np.zeros(5, np.float32), 48000, 16000)) == 2

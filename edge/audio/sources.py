@@ -25,12 +25,12 @@ class AudioFileError(ValueError):
         super().__init__(f"{path}: {problem}")
 
 
-def load_audio(path: Path | str, sample_rate: int) -> np.ndarray:
+def load_audio(path: Path | str, sample_rate: int, resample: bool = False) -> np.ndarray:
     """Decode a WAV/FLAC file to float32 mono in [-1, 1] at ``sample_rate``.
 
-    Multi-channel audio is averaged to mono. A different sample rate is an error
-    (resampling would change the features the model was trained on); convert with
-    e.g. ``sox in.wav -r 16000 out.wav``.
+    Multi-channel audio is averaged to mono. A different sample rate is an error unless
+    ``resample`` (band-limited, :mod:`edge.audio.resample`); a lower rate than the
+    model's is resampled with a warning, as the upper band is missing.
     """
     import soundfile as sf
 
@@ -45,11 +45,11 @@ def load_audio(path: Path | str, sample_rate: int) -> np.ndarray:
         info = sf.info(str(path))
     except (RuntimeError, sf.LibsndfileError) as exc:
         raise AudioFileError(path, f"not a readable WAV/FLAC audio file ({exc})") from None
-    if info.samplerate != sample_rate:
+    if info.samplerate != sample_rate and not resample:
         raise AudioFileError(
             path,
             f"sample rate {info.samplerate} Hz, expected {sample_rate} Hz "
-            f"(convert with: sox '{path.name}' -r {sample_rate} out.wav)",
+            f"(pass --resample, or convert with: sox '{path.name}' -r {sample_rate} out.wav)",
         )
     try:
         data, _ = sf.read(str(path), dtype="float32", always_2d=True)
@@ -62,6 +62,14 @@ def load_audio(path: Path | str, sample_rate: int) -> np.ndarray:
             path, f"truncated audio: header says {info.frames} samples, decoded {data.shape[0]}"
         )
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if info.samplerate != sample_rate:
+        from edge.audio.resample import resample as band_limited
+
+        if info.samplerate < sample_rate:
+            log.warning("%s: %d Hz resampled up to %d Hz: nothing above %d Hz, the model "
+                        "was trained with sound up to %d Hz", path, info.samplerate,
+                        sample_rate, info.samplerate // 2, sample_rate // 2)
+        mono = band_limited(mono, info.samplerate, sample_rate)
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
