@@ -3,10 +3,13 @@
     python bench/bench_daemon.py [--seconds 60] [--soak-minutes 10] [--speech-model M]
 
 * steady: `edge-cli run` against a private Mosquitto, with 16 kHz audio (the demo clips,
-  looped, in real time) and 2 fps frames from an image folder (through the stand-in
-  face recogniser edge.demo.stub_face: there is no face model yet, so the face model's
-  own cost is not included).  After a warm-up, CPU % of one core (utime+stime over wall
-  time) and RSS are read from /proc/<pid>.  Targets: <= 10 % of one core, <= 80 MB.
+  looped, in real time) and 2 fps 640×480 frames from an image folder through the
+  shipped face model: half of the frames hold a real face (FER-2013 PrivateTest crops,
+  upscaled, from ../shared/data or --data), half are faceless.  Without the data, or
+  with --stub-face, frames go through the stand-in recogniser edge.demo.stub_face and
+  the face model's cost is not included.  After a warm-up, CPU % of one core
+  (utime+stime over wall time) and RSS are read from /proc/<pid>.  Targets: <= 10 % of
+  one core, <= 80 MB.
 * soak: the same inputs with --fast --loop (as fast as the pipeline goes) until at least
   --soak-minutes of audio went through; RSS and thread count after the first tenth of
   the input versus at the end.  Targets: RSS growth <= 5 MB, thread count unchanged.
@@ -47,20 +50,45 @@ def proc_sample(pid: int) -> tuple[float, int, int]:
     return cpu, rss, threads
 
 
-def write_inputs(tmp: Path, port: int, speech_model: Path | None) -> Path:
+def face_frames(fer_npz: Path, n: int) -> list[np.ndarray]:
+    """n 640×480 frames: a real PrivateTest face (upscaled to 200 px, at a few places) in
+    every other frame, faceless frames (a smooth gradient, sensor noise) between."""
+    import cv2
+
+    with np.load(fer_npz) as z:
+        crops = z["pixels"][z["usage"] == 2][:n]
+    rng = np.random.default_rng(0)
+    base = np.tile(np.linspace(60, 160, 640, dtype=np.float32), (480, 1))
+    frames = []
+    for i in range(n):
+        g = base + rng.normal(0, 4, base.shape)
+        if i % 2 == 0:
+            x, y = 120 + 40 * (i % 5), 80 + 20 * (i % 3)
+            g[y : y + 200, x : x + 200] = cv2.resize(crops[i], (200, 200),
+                                                     interpolation=cv2.INTER_CUBIC)
+        frames.append(cv2.cvtColor(np.clip(g, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR))
+    return frames
+
+
+def write_inputs(tmp: Path, port: int, speech_model: Path | None, fer_npz: Path | None) -> Path:
     img = tmp / "frames"
     img.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(20):
-        np.save(img / f"{i:03d}.npy", rng.integers(0, 256, (480, 640, 3), dtype=np.uint8))
+    if fer_npz is not None:
+        frames = face_frames(fer_npz, 20)
+    else:
+        rng = np.random.default_rng(0)
+        frames = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(20)]
+    for i, frame in enumerate(frames):
+        np.save(img / f"{i:03d}.npy", frame)
     extra = f'\n[audio]\nspeech_model = "{speech_model}"\n' if speech_model else ""
+    recogniser = "edge.predict:face_recogniser" if fer_npz else "edge.demo.stub_face:factory"
     conf = tmp / "bench.toml"
     conf.write_text(f"""[mqtt]
 host = "127.0.0.1"
 port = {port}
 device_id = "bench"
 [camera]
-recogniser = "edge.demo.stub_face:factory"
+recogniser = "{recogniser}"
 fps = 2.0
 [stats]
 interval_s = 10.0
@@ -153,14 +181,20 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=10.0)
     ap.add_argument("--soak-minutes", type=float, default=10.0, help="0 skips the soak")
     ap.add_argument("--speech-model", type=Path, default=None)
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--stub-face", action="store_true",
+                    help="frames through the stand-in recogniser, not the face model")
     args = ap.parse_args()
+    fer_npz = args.data / "face" / "fer2013.npz"
+    fer_npz = None if args.stub_face or not fer_npz.is_file() else fer_npz
     out: dict = {"machine": platform.machine(), "cpus": os.cpu_count(),
                  "python": platform.python_version(),
                  "inputs": "16 kHz demo clips looped in real time + 640x480 frames at 2 fps "
-                           "(stand-in face recogniser)"}
+                           + ("through the shipped face model (every other frame a real "
+                              "FER-2013 face)" if fer_npz else "(stand-in face recogniser)")}
     with Broker() as broker, tempfile.TemporaryDirectory(prefix="moodedge-bench-") as t:
         tmp = Path(t)
-        conf = write_inputs(tmp, broker.port, args.speech_model)
+        conf = write_inputs(tmp, broker.port, args.speech_model, fer_npz)
         out["steady"] = steady(conf, tmp, args.seconds, args.warmup)
         if args.soak_minutes > 0:
             out["soak"] = soak(conf, tmp, args.soak_minutes)
