@@ -41,6 +41,40 @@ def test_train_convert_predict_smoke(tmp_path):
     assert json.loads(res.stdout)["modality"] == "speech"
 
 
+def test_mixup_and_weight_averaging_smoke(tmp_path):
+    """The optional regularisers run end to end: the averaged weights are the model."""
+    from training.speech import main as train_main
+
+    run = tmp_path / "run"
+    rc = train_main(["--data", str(DATA), "--out", str(run), "--epochs", "3", "--max-clips", "12",
+                     "--versions", "1", "--per-clip", "1", "--widths", "8", "8", "8", "8",
+                     "--threads", "2", "--mixup", "0.2", "--swa-start", "0.3", "--final"])
+    assert rc == 0
+    meta = json.loads((run / "train_meta.json").read_text())
+    assert meta["weight_average"] == {"epochs": 2, "val": None}
+    assert (run / "best.keras").exists()
+
+
+def test_mixup_mixes_inputs_targets_and_weights_alike():
+    import numpy as np
+
+    from training.speech import WeightAverage, mixup
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 5, 3)).astype(np.float32)
+    y = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 64)]
+    w = rng.uniform(0.5, 2, 64).astype(np.float32)
+    xm, ym, wm = mixup(x, y, w, 0.2, np.random.default_rng(1))
+    np.testing.assert_allclose(ym.sum(axis=1), 1, atol=1e-6)
+    assert ym.max(axis=1).min() >= 0.5  # each window keeps most of itself
+    assert wm.min() >= w.min() - 1e-6 and wm.max() <= w.max() + 1e-6
+    assert not np.allclose(xm, x)
+    avg = WeightAverage()
+    for k in (1.0, 2.0, 6.0):
+        avg.add([np.full(3, k, np.float32)])
+    np.testing.assert_allclose(avg.weights()[0], 3.0)
+
+
 def test_unknown_label_folder_is_named(tmp_path):
     from training.datasets import DatasetError, read_label_folders
 

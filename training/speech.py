@@ -270,7 +270,7 @@ def train(args: argparse.Namespace) -> Path:
     def predict(x):
         return model.predict(x, batch_size=256, verbose=0)
 
-    swa_from = int(round(args.epochs * args.swa_start)) if args.swa_start > 0 else args.epochs + 1
+    swa_after = int(round(args.epochs * args.swa_start)) if args.swa_start > 0 else args.epochs
     swa = WeightAverage()
     bad = 0
     for epoch in range(state["epoch"], args.epochs):
@@ -283,7 +283,7 @@ def train(args: argparse.Namespace) -> Path:
             x, yo, sw = mixup(x, yo, sw, args.mixup, rng)
             weights = {"sample_weight": sw}
         h = model.fit(x, yo, batch_size=args.batch, epochs=1, verbose=0, shuffle=True, **weights)
-        if epoch + 1 >= swa_from:
+        if epoch + 1 > swa_after:  # the epochs after that fraction of the run
             swa.add(model.get_weights())
         rec = {"epoch": epoch + 1, "loss": float(h.history["loss"][-1])}
         if args.final:  # no held-out speakers: the last epoch is the model
@@ -363,7 +363,8 @@ def parser() -> argparse.ArgumentParser:
                     help="mixup Beta(alpha, alpha) between windows (0: off)")
     ap.add_argument("--swa-start", type=float, default=0.0,
                     help="average the weights of the epochs after this fraction of the run "
-                         "(0: off); with --final the average is the model")
+                         "(0: off; a --resume starts the average afresh); with --final the "
+                         "average is the model")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--max-clips", type=int, default=0, help="smoke runs: clips per split")
