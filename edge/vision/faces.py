@@ -160,11 +160,6 @@ def preprocess_crops(crops, p: FaceParams) -> np.ndarray:
     return normalise(np.stack([resize_crop(to_gray_u8(c), p.crop_size) for c in crops]), p)
 
 
-def with_flips(x: np.ndarray) -> np.ndarray:
-    """(n, S, S, 1) → (2n, S, S, 1): the crops, then their mirror images."""
-    return np.concatenate([x, x[:, :, ::-1]], axis=0)
-
-
 def zoom(x: np.ndarray, factor: float) -> np.ndarray:
     """(n, S, S, 1) model inputs magnified by ``factor`` about the centre (edges replicated)."""
     if factor == 1.0:
@@ -281,15 +276,17 @@ class FaceDetector:
                 small, (small.shape[1] * k, small.shape[0] * k), interpolation=cv2.INTER_CUBIC)
             pad = int(round(pr.retry_pad * min(big.shape[:2])))
             big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-            boxes = (self._find(big) - np.array([pad, pad, 0, 0])) / k
-            boxes = boxes[boxes[:, 2] >= pr.retry_min_fill * min(small.shape[:2])]
+            fill = pr.retry_min_fill * min(small.shape[:2])  # only big faces: few scales
+            boxes = (self._find(big, max(pr.min_face, int(fill * k))) - [pad, pad, 0, 0]) / k
+            boxes = boxes[boxes[:, 2] >= fill]
         return [tuple(int(round(v / scale)) for v in b) for b in boxes]
 
-    def _find(self, gray: np.ndarray) -> np.ndarray:
+    def _find(self, gray: np.ndarray, min_face: int | None = None) -> np.ndarray:
         """(n, 4) boxes (x, y, w, h) found by the cascade in ``gray`` (histogram-equalised)."""
         cv2 = import_cv2()
         pr = self.params
+        side = min_face or pr.min_face
         found = self._cascade.detectMultiScale(
             cv2.equalizeHist(gray), scaleFactor=pr.scale_factor, minNeighbors=pr.min_neighbors,
-            minSize=(pr.min_face, pr.min_face))
+            minSize=(side, side))
         return np.asarray(found, dtype=np.float64).reshape(-1, 4)
