@@ -18,16 +18,19 @@ pytestmark = [pytest.mark.train, needs_fer, needs_tf]
 def test_face_train_convert_predict_smoke(tmp_path):
     import cv2
 
+    from convert.face import ZOOM_CANDIDATES
     from convert.face import main as convert_main
     from training.face import main as train_main
 
     run = tmp_path / "run"
     args = ["--data", str(DATA), "--out", str(run), "--max-images", "300", "--widths", "8", "16",
             "--blocks", "1", "1", "--stem", "16", "--threads", "2", "--batch", "32"]
-    assert train_main([*args, "--epochs", "1"]) == 0
+    assert train_main([*args, "--epochs", "2", "--stop-after", "1"]) == 0  # a session's share
+    assert [h["epoch"] for h in json.loads((run / "train_meta.json").read_text())["history"]] == [1]
     assert train_main([*args, "--epochs", "2", "--resume"]) == 0  # goes on from the checkpoint
     meta = json.loads((run / "train_meta.json").read_text())
     assert [h["epoch"] for h in meta["history"]] == [1, 2] and (run / "best.keras").exists()
+    assert "--stop-after" not in meta["argv"]
     assert meta["images"] == {"train": 300, "val": 300, "test": 300}
     assert FaceParams.from_dict(meta["face"]) == FaceParams()
 
@@ -38,7 +41,10 @@ def test_face_train_convert_predict_smoke(tmp_path):
     assert rc == 0
     m = load_manifest(manifest_path(out))
     assert m.modality == "face" and m.input.dtype == "int8" and m.output.dtype == "int8"
-    assert m.input.shape == (1, 48, 48, 1) and FaceParams.from_dict(m.features) == FaceParams()
+    p = FaceParams.from_dict(m.features)
+    assert m.input.shape == (1, 48, 48, 1) and p == FaceParams(zooms=p.zooms)
+    assert p.zooms in ZOOM_CANDIDATES  # chosen on the validation images (PublicTest)
+    assert len(m.metrics["val_float_zoom_sweep"]) == len(ZOOM_CANDIDATES)
     assert m.metrics["test_int8"]["fer2013_private"]["n"] == 300
     assert 0 < m.metrics["test_int8"]["ferplus_private"]["n"] <= 300
     assert 0.0 <= m.metrics["parity"]["top1_agreement"] <= 1.0

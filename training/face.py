@@ -257,6 +257,10 @@ def train(args: argparse.Namespace) -> Path:
         if bad >= args.patience:
             log.info("early stop: no PublicTest improvement for %d epochs", bad)
             break
+        if args.stop_after and state["epoch"] >= args.stop_after:
+            log.info("stopped after epoch %d of %d (--stop-after); --resume goes on",
+                     state["epoch"], args.epochs)
+            break
     write_meta()
     return out / "best.keras"
 
@@ -268,6 +272,9 @@ def parser() -> argparse.ArgumentParser:
                          "with train/<label>/ and test/<label>/")
     ap.add_argument("--out", default="runs/face")
     ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--stop-after", type=int, default=0, metavar="N",
+                    help="stop after epoch N of the --epochs schedule (a session's share of "
+                         "a long run); --resume goes on from there")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--patience", type=int, default=100)
     ap.add_argument("--batch", type=int, default=64)
@@ -297,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     args.argv = [a for a in argv if a != "--resume"]
+    if "--stop-after" in args.argv:  # not part of the run's identity
+        i = args.argv.index("--stop-after")
+        del args.argv[i : i + 2]
     if len(args.widths) != len(args.blocks):
         raise SystemExit("--widths and --blocks need the same number of values")
     train(args)
