@@ -145,16 +145,16 @@ def test_detector_finds_the_real_face_and_no_face_where_there_is_none():
 
 @needs_fer
 def test_faces_filling_the_image_are_found_on_a_second_look():
-    """Tight 48×48 crops (FER-2013) defeat the cascade; the padded, upscaled retry finds
-    most of them, at the face, and still nothing in a faceless image."""
+    """Tight 48×48 crops (FER-2013) mostly defeat the cascade; the padded, upscaled retry
+    finds most of them, at the face, and still nothing in a faceless image."""
     d = fer()
     crops = d.pixels[np.flatnonzero(d.split == 2)[:60]]
     once = FaceDetector(DetectorParams(retry_pad=0))
     twice = FaceDetector()
-    assert sum(bool(once.detect(c)) for c in crops) == 0
+    first_look = sum(bool(once.detect(c)) for c in crops)
     boxes = [largest(twice.detect(c)) for c in crops]
     found = [b for b in boxes if b is not None]
-    assert len(found) >= 40, f"found {len(found)}/60"
+    assert len(found) >= 40 and len(found) >= first_look + 20, (len(found), first_look)
     off = np.array([max(abs(x + w / 2 - 24), abs(y + h / 2 - 24)) for x, y, w, h in found])
     sides = np.array([w for _, _, w, _ in found])
     # at the face (FER faces are roughly centred), about the crop's size
