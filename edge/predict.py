@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.audio.sources import AUDIO_SUFFIXES, AudioFileError, iter_audio_files, load_audio
+from edge.audio.sources import AUDIO_SUFFIXES, AudioFileError, load_audio
 from edge.audio.speech import SpeechRecogniser, SpeechResult
 from edge.audio.vad import VadParams
 from edge.runtime import default_models_dir, load_model
@@ -43,20 +43,6 @@ def speech_recogniser(model_path: Path | None = None, vad_threshold_db: float | 
     path = Path(model_path) if model_path else default_models_dir() / "speech_emotion.tflite"
     vad = VadParams() if vad_threshold_db is None else VadParams(threshold_db=vad_threshold_db)
     return SpeechRecogniser(load_model(path, "speech"), vad, sample_rate)
-
-
-def predict_files(paths: list[Path], model_path: Path | None = None,
-                  vad_threshold_db: float | None = None, resample: bool = False
-                  ) -> Iterator[FilePrediction]:
-    """One FilePrediction per input file, in order; errors are per file, never raised."""
-    rec = speech_recogniser(model_path, vad_threshold_db)
-    for path in iter_audio_files(paths):
-        try:
-            signal = load_audio(path, rec.params.sample_rate, resample)
-        except AudioFileError as exc:
-            yield FilePrediction(str(path), error=str(exc))
-            continue
-        yield FilePrediction(str(path), rec.classify_clip(signal))
 
 
 # ---------------------------------------------------------------- images (face)

@@ -19,18 +19,17 @@ from pathlib import Path
 import numpy as np
 
 from edge.audio import features as F
-from edge.audio.speech import aggregate
 from edge.audio.vad import VadParams
 from edge.labels import VOCABULARY
 from training import models
 from training.datasets import by_split, load_corpora
-from training.metrics import summary
 from training.speech import (
     class_weights,
+    clip_probs,
     clip_windows,
     load_signals,
     make_bank,
-    predictions,
+    score_clips,
     spec_augment,
 )
 
@@ -91,23 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps)),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
     cw = class_weights(np.array([b.label for b in banks]), len(labels))
-    allw = np.concatenate([w - shift(val_mean, c) for (w, _), c in zip(prepared, va)])
+    shifted = [(w - shift(val_mean, c), v) for (w, v), c in zip(prepared, va)]
     history = []
     for epoch in range(args.epochs):
         x, y = sample()
         model.fit(x, keras.utils.to_categorical(y, len(labels)), batch_size=64, epochs=1,
                   verbose=0, class_weight=cw, shuffle=True)
-        probs = model.predict(allw, batch_size=256, verbose=0)
-        clip_probs, i = [], 0
-        for w, v in prepared:
-            clip_probs.append(aggregate(probs[i : i + len(w)], v))
-            i += len(w)
-        uar = {}
-        for corpus in ("emodb", "ravdess"):
-            idx = [k for k, c in enumerate(va) if c.corpus == corpus]
-            allowed = sorted({labels.index(va[k].label) for k in idx}) if corpus == "emodb" else None
-            yhat = predictions([clip_probs[k] for k in idx], allowed)
-            uar[corpus] = summary([labels.index(va[k].label) for k in idx], yhat, labels)["uar"]
+        probs = clip_probs(lambda b: model.predict(b, batch_size=256, verbose=0), shifted,
+                           len(labels))
+        uar = {k: m["uar"] for k, m in score_clips(probs, va, labels).items()}
         history.append(float(np.mean(list(uar.values()))))
         log.info("epoch %d val UAR %s mean %.3f", epoch + 1,
                  {k: round(v, 3) for k, v in uar.items()}, history[-1])

@@ -190,7 +190,11 @@ def predictions(probs: list[np.ndarray | None], allowed: list[int] | None = None
 def evaluate(predict, clips: list[Clip], signals, p, vad, labels) -> dict:
     """Metrics per corpus; EmoDB is scored over its own 6 labels."""
     prepared = clip_windows(signals, p, vad)
-    probs = clip_probs(predict, prepared, len(labels))
+    return score_clips(clip_probs(predict, prepared, len(labels)), clips, labels)
+
+
+def score_clips(probs: list[np.ndarray | None], clips: list[Clip], labels) -> dict:
+    """Metrics per corpus from clip probabilities; EmoDB over its own 6 labels."""
     out = {}
     for corpus in sorted({c.corpus for c in clips}):
         idx = [i for i, c in enumerate(clips) if c.corpus == corpus]
