@@ -129,3 +129,45 @@ def test_c0rel_normalisation_removes_microphone_gain():
     loud = F.windows(F.frame_levels_db(F.mfcc(x, p), p)[:, None], p)[..., 0] > -60
     np.testing.assert_allclose(a[..., 0][loud], b[..., 0][loud], atol=0.05)
     np.testing.assert_allclose(a[..., 1:][loud], b[..., 1:][loud], atol=1e-3)
+
+
+def _harmonic(f0: float, seconds: float = 1.0, sr: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return sum(0.2 / k * np.sin(2 * np.pi * k * f0 * t) for k in range(1, 8)).astype(np.float32)
+
+
+@pytest.mark.parametrize("f0", [95.0, 140.0, 220.0, 330.0])
+def test_pitch_columns_find_the_period_of_a_voiced_sound(f0):
+    p = F.FeatureParams(pitch=True)
+    feats = F.mfcc(_harmonic(f0), p)
+    assert feats.shape[1] == p.n_features == p.numcep + 2
+    voicing, semis = feats[5:-5, -2] / 20, feats[5:-5, -1]
+    assert np.all(voicing > 0.8)
+    hz = 150 * 2 ** (np.median(semis) / 12)
+    assert abs(hz / f0 - 1) < 0.03, hz
+
+
+def test_pitch_columns_call_noise_and_silence_unvoiced():
+    p = F.FeatureParams(pitch=True)
+    rng = np.random.default_rng(0)
+    noise = (rng.standard_normal(16000) * 0.1).astype(np.float32)
+    assert np.mean(F.mfcc(noise, p)[:, -2] / 20 >= F.VOICED) < 0.05
+    silent = F.mfcc(np.zeros(16000, np.float32), p)
+    assert np.all(silent[:, -2:] == 0)
+
+
+@needs_data
+def test_pitch_separates_a_male_from_a_female_actor_and_streams_exactly():
+    p = F.FeatureParams(pitch=True)
+    medians = {}
+    for actor in (19, 22):  # odd actors are male, even female
+        x = load_audio(ravdess_clip(actor, "02"), p.sample_rate)
+        feats = F.mfcc(x, p)
+        voiced = feats[:, -2] / 20 >= F.VOICED
+        assert 0.15 < voiced.mean() < 0.8  # speech with leading and trailing silence
+        medians[actor] = 150 * 2 ** (np.median(feats[voiced, -1]) / 12)
+        stream = F.StreamingMFCC(p)
+        got = np.concatenate([stream.push(x[i : i + 1234]) for i in range(0, len(x), 1234)]
+                             + [stream.flush()])
+        np.testing.assert_allclose(got, feats, rtol=0, atol=1e-9)
+    assert 80 < medians[19] < 160 < medians[22] < 300, medians

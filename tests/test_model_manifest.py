@@ -83,7 +83,7 @@ def test_sha256_mismatch_is_refused(model_copy):
 
 def test_feature_mismatch_is_refused(model_copy):
     edit_manifest(model_copy, features={"window_s": 3.0})
-    with pytest.raises(ModelError, match="window_s/winstep/numcep give input"):
+    with pytest.raises(ModelError, match="window_s/winstep/numcep/pitch give input"):
         SpeechRecogniser(load_model(model_copy))
 
 

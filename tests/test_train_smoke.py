@@ -19,7 +19,7 @@ def test_train_convert_predict_smoke(tmp_path):
     run = tmp_path / "run"
     rc = train_main(["--data", str(DATA), "--out", str(run), "--epochs", "2", "--max-clips", "16",
                      "--versions", "2", "--per-clip", "1", "--widths", "8", "16", "16", "16",
-                     "--threads", "2"])
+                     "--threads", "2", "--pitch"])
     assert rc == 0
     meta = json.loads((run / "train_meta.json").read_text())
     assert len(meta["history"]) == 2 and (run / "best.keras").exists()
@@ -30,6 +30,8 @@ def test_train_convert_predict_smoke(tmp_path):
                        "--report", str(report), "--max-clips", "16", "--calibration-windows", "50"])
     assert rc == 0
     m = load_manifest(manifest_path(out))
+    # the voicing and pitch columns travel through conversion to the device
+    assert m.features["pitch"] is True and m.input.shape[-1] == m.features["numcep"] + 2
     assert m.input.dtype == "int8" and m.metrics["test_int8"]["ravdess"]["n"] > 0
     assert 0.0 <= m.metrics["parity"]["window_top1_agreement"] <= 1.0
     assert set(m.metrics["baselines"]) == {"logistic_regression", "random_forest", "svm_rbf"}

@@ -234,7 +234,8 @@ def train(args: argparse.Namespace) -> Path:
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
 
     p = F.FeatureParams(window_s=args.window_s, hop_s=args.hop_s, numcep=args.numcep,
-                        nfilt=max(args.numcep, 40), normalisation=args.normalisation)
+                        nfilt=max(args.numcep, 40), normalisation=args.normalisation,
+                        pitch=args.pitch)
     vad = VadParams()
     labels = list(VOCABULARY)
     clips = load_corpora(Path(args.data), args.corpora)
@@ -257,7 +258,7 @@ def train(args: argparse.Namespace) -> Path:
     cw = class_weights(y_all, len(labels))
 
     build = {"tcn": models.speech_tcn, "cnn2d": models.speech_cnn}[args.arch]
-    model = build(p.window_frames, p.numcep, len(labels), widths=tuple(args.widths))
+    model = build(p.window_frames, p.n_features, len(labels), widths=tuple(args.widths))
     sched = keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * max(
         1, (len(banks) * args.per_clip) // args.batch))
     model.compile(optimizer=keras.optimizers.Adam(sched),
@@ -266,7 +267,7 @@ def train(args: argparse.Namespace) -> Path:
     state = {"epoch": 0, "best_uar": -1.0, "best_epoch": 0, "history": []}
     if args.resume and state_file.exists() and ckpt.exists():
         state = json.loads(state_file.read_text())
-        model.build((None, p.window_frames, p.numcep))
+        model.build((None, p.window_frames, p.n_features))
         model.load_weights(str(ckpt))
         rng = np.random.default_rng(args.seed + state["epoch"])
         log.info("resumed at epoch %d (best val UAR %.3f)", state["epoch"], state["best_uar"])
@@ -363,6 +364,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--window-s", type=float, default=2.0)
     ap.add_argument("--hop-s", type=float, default=0.5)
     ap.add_argument("--numcep", type=int, default=40)
+    ap.add_argument("--pitch", action="store_true",
+                    help="append voicing and pitch columns to the cepstra")
     ap.add_argument("--mixup", type=float, default=0.0,
                     help="mixup Beta(alpha, alpha) between windows (0: off)")
     ap.add_argument("--swa-start", type=float, default=0.0,

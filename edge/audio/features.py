@@ -51,6 +51,11 @@ class FeatureParams:
     # quantisation noise. Digital silence (exact zeros) in a file would otherwise give
     # log(eps) coefficients that no microphone produces. None: exactly the reference.
     floor_db: float | None = -96.0
+    # Two prosodic columns after the cepstra: voicing strength (normalised
+    # autocorrelation peak, x20) and pitch in semitones re 150 Hz on voiced frames
+    # (0 elsewhere), from the same frames. Scaled to the cepstra's range so one int8
+    # input scale keeps their resolution.
+    pitch: bool = False
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0:
@@ -79,6 +84,11 @@ class FeatureParams:
                 f"window_s/hop_s: expected window_s >= winlen and hop_s > 0, "
                 f"got {self.window_s}/{self.hop_s}"
             )
+
+    @property
+    def n_features(self) -> int:
+        """Columns per frame: the cepstra, plus voicing and pitch when ``pitch``."""
+        return self.numcep + (2 if self.pitch else 0)
 
     @property
     def frame_len(self) -> int:
@@ -169,7 +179,67 @@ def _frame_features(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
     cep = np.log(feat) @ dct_t
     if p.append_energy:
         cep[:, 0] = np.log(energy)
+    if p.pitch:
+        cep = np.concatenate([cep, _pitch_columns(frames, p)], axis=1)
     return cep
+
+
+PITCH_MIN_HZ, PITCH_MAX_HZ, VOICED = 80.0, 400.0, 0.5
+OCTAVE_COST = 0.03
+PITCH_GATE_DB = -75.0  # frames quieter than this (dBFS, de-emphasised) are unvoiced
+
+
+@lru_cache(maxsize=8)
+def _pitch_tables(p: FeatureParams) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, int, int]:
+    """(Hann window, FFT size, de-emphasis gain, window autocorrelation, lag range)."""
+    n = p.frame_len
+    nfft = 1 << (2 * n - 1).bit_length()  # linear (not circular) autocorrelation
+    win = np.hanning(n + 2)[1:-1]
+    w = np.pi * np.arange(nfft // 2 + 1) * 2 / nfft
+    # undo the pre-emphasis (its gain ~0 near DC, so floor it at the lowest pitch)
+    h2 = 1 + p.preemph**2 - 2 * p.preemph * np.cos(w)
+    h_min = 1 + p.preemph**2 - 2 * p.preemph * math.cos(2 * np.pi * PITCH_MIN_HZ / p.sample_rate)
+    gain = 1.0 / np.maximum(h2, h_min)
+    gain[w * p.sample_rate / (2 * np.pi) < PITCH_MIN_HZ * 0.75] = 0.0  # hum and DC out
+    rw = np.fft.irfft(np.abs(np.fft.rfft(win, nfft)) ** 2, nfft)
+    lo = int(p.sample_rate / PITCH_MAX_HZ)
+    hi = min(int(math.ceil(p.sample_rate / PITCH_MIN_HZ)), n - 2)
+    return win, nfft, gain, rw / rw[0], lo, hi
+
+
+def _pitch_columns(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
+    """(voicing x20, semitones re 150 Hz or 0) per pre-emphasised frame, by autocorrelation.
+
+    The normalised autocorrelation of the Hann-windowed frame divided by the window's
+    own (Boersma 1993); its highest peak between 80 and 400 Hz gives voicing strength
+    and period (refined by a parabola through the peak and its neighbours).
+    """
+    win, nfft, gain, rw, lo, hi = _pitch_tables(p)
+    x = frames - frames.mean(axis=1, keepdims=True)
+    spec = np.fft.rfft(x * win, nfft)
+    r = np.fft.irfft((spec.real**2 + spec.imag**2) * gain, nfft)[:, : hi + 2]
+    r0 = r[:, :1]
+    rn = np.where(r0 > 0, r / np.where(r0 > 0, r0, 1.0), 0.0) / rw[: hi + 2]
+    seg = rn[:, lo : hi + 1]
+    # octave cost: of near-equal peaks at T, 2T, ... the shortest period wins
+    cost = OCTAVE_COST * np.log2(np.arange(lo - 1, hi + 2) / lo)
+    score = rn[:, lo - 1 : hi + 2] - cost
+    k = np.argmax(score[:, 1:-1], axis=1)
+    rows = np.arange(len(seg))
+    peak = seg[rows, k]
+    left = rn[rows, lo + k - 1]
+    right = rn[rows, lo + k + 1]
+    is_peak = (score[rows, k + 1] > score[rows, k]) & (score[rows, k + 1] >= score[rows, k + 2])
+    denom = left - 2 * peak + right
+    shift = np.where(denom < 0, 0.5 * (left - right) / np.where(denom < 0, denom, -1.0), 0.0)
+    lag = lo + k + np.clip(shift, -0.5, 0.5)
+    # a true period is a local maximum inside the range, in a frame above the gate
+    level_db = 10 * np.log10(np.maximum(r0[:, 0], 1e-30) / (0.5 * np.sum(win**2)))
+    real = is_peak & (level_db > PITCH_GATE_DB)
+    voicing = np.where(real, np.clip(peak, 0.0, 1.0), 0.0)
+    semis = 12 * np.log2(p.sample_rate / lag / 150.0)
+    semis = np.where(voicing >= VOICED, semis, 0.0)
+    return np.stack([20 * voicing, semis], axis=1)
 
 
 def _as_float64(signal: np.ndarray) -> np.ndarray:
@@ -217,14 +287,14 @@ class StreamingMFCC:
     def push(self, block: np.ndarray) -> np.ndarray:
         x = _as_float64(block)
         if x.size == 0:
-            return np.zeros((0, self.p.numcep), np.float32)
+            return np.zeros((0, self.p.n_features), np.float32)
         y = _preemphasis(x, self.p.preemph, self._last)
         self._last = float(x[-1])
         self._buf = np.concatenate([self._buf, y])
         n, step = self.p.frame_len, self.p.frame_step
         count = 0 if len(self._buf) < n else 1 + (len(self._buf) - n) // step
         if count == 0:
-            return np.zeros((0, self.p.numcep), np.float32)
+            return np.zeros((0, self.p.n_features), np.float32)
         idx = np.arange(n)[None, :] + step * np.arange(count)[:, None]
         out = _frame_features(self._buf[idx], self.p).astype(np.float32)
         self._buf = self._buf[count * step :]
@@ -240,9 +310,9 @@ class StreamingMFCC:
         self.reset()
         # mfcc() ends with frames starting every `step` until one covers the end.
         if emitted and len(tail) <= n - step:
-            return np.zeros((0, self.p.numcep), np.float32)
+            return np.zeros((0, self.p.n_features), np.float32)
         if tail.size == 0:
-            return np.zeros((0, self.p.numcep), np.float32)
+            return np.zeros((0, self.p.n_features), np.float32)
         padded = np.concatenate([tail, np.zeros(n - len(tail))])
         return _frame_features(padded[None, :], self.p).astype(np.float32)
 

@@ -60,10 +60,10 @@ def check_feature_params(model: TFLiteModel, sample_rate: int | None = None) -> 
         p = F.FeatureParams.from_dict(model.manifest.features, where)
     except ValueError as exc:
         raise ModelError(str(exc)) from exc
-    expected = (p.window_frames, p.numcep)
+    expected = (p.window_frames, p.n_features)
     if tuple(model.input_shape[1:]) != expected:
         raise ModelError(
-            f"{where}: window_s/winstep/numcep give input {expected}, "
+            f"{where}: window_s/winstep/numcep/pitch give input {expected}, "
             f"but the model takes {tuple(model.input_shape[1:])}"
         )
     if sample_rate is not None and p.sample_rate != sample_rate:

@@ -181,7 +181,7 @@ class AudioWorker(SourceWorker):
 
     def _reset(self) -> None:
         self.mfcc = StreamingMFCC(self.p)
-        self.buf = np.zeros((0, self.p.numcep), np.float32)
+        self.buf = np.zeros((0, self.p.n_features), np.float32)
         self.recent = self.buf
         self.emitted = 0
 
@@ -224,7 +224,7 @@ class AudioWorker(SourceWorker):
         """Like :func:`edge.audio.features.windows`: tile a short clip, end-align the tail."""
         w, h = self.p.window_frames, self.p.hop_frames
         if self.emitted == 0 and self.recent.shape[0]:
-            self._emit(np.resize(self.recent, (w, self.p.numcep)))
+            self._emit(np.resize(self.recent, (w, self.p.n_features)))
         elif self.buf.shape[0] > w - h:
             self._emit(self.recent.copy())
         self._reset()
