@@ -34,6 +34,17 @@ def test_face_train_convert_predict_smoke(tmp_path):
     assert meta["images"] == {"train": 300, "val": 300, "test": 300}
     assert FaceParams.from_dict(meta["face"]) == FaceParams()
 
+    # weight averaging of snapshots gives a run folder of the same shape
+    from training.face_average import main as average_main
+
+    avg = tmp_path / "avg"
+    assert average_main(["--data", str(DATA), "--run", str(run), "--out", str(avg), "--snapshots",
+                         str(run / "checkpoint.keras"), str(run / "best.keras")]) == 0
+    wa = json.loads((avg / "train_meta.json").read_text())["weight_average"]
+    assert len(wa["snapshots"]) == 2 and 0.0 <= wa["val_accuracy"] <= 1.0
+    assert (avg / "best.keras").stat().st_size > 0
+    assert average_main(["--run", str(run), "--out", str(avg), "--snapshots", "nope.keras"]) == 2
+
     out = tmp_path / "model" / "face_expression.tflite"
     report = tmp_path / "report"
     rc = convert_main(["--run", str(run), "--data", str(DATA), "--out", str(out), "--report",

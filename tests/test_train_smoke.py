@@ -60,7 +60,8 @@ def test_mixup_and_weight_averaging_smoke(tmp_path):
 def test_mixup_mixes_inputs_targets_and_weights_alike():
     import numpy as np
 
-    from training.speech import WeightAverage, mixup
+    from training.speech import mixup
+    from training.swa import WeightAverage
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 5, 3)).astype(np.float32)

@@ -30,6 +30,7 @@ from edge.audio.vad import VadParams, is_voiced
 from edge.labels import VOCABULARY
 from training.datasets import Clip, by_split, load_corpora
 from training.metrics import summary
+from training.swa import WeightAverage, refresh_batchnorm
 
 log = logging.getLogger("training.speech")
 
@@ -128,33 +129,6 @@ def mixup(x: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float,
         return (k * a + (1 - k) * a[j]).astype(np.float32)
 
     return mix(x), mix(y), mix(w)
-
-
-class WeightAverage:
-    """Stochastic weight averaging: the running mean of the weights after each epoch."""
-
-    def __init__(self) -> None:
-        self.mean: list[np.ndarray] | None = None
-        self.count = 0
-
-    def add(self, weights: list[np.ndarray]) -> None:
-        self.count += 1
-        if self.mean is None:
-            self.mean = [np.array(w, np.float64) for w in weights]
-        else:
-            for m, w in zip(self.mean, weights):
-                m += (w - m) / self.count
-
-    def weights(self) -> list[np.ndarray]:
-        return [m.astype(np.float32) for m in self.mean]
-
-
-def refresh_batchnorm(model, x: np.ndarray, batch: int = 256) -> None:
-    """Re-estimate BatchNorm statistics for averaged weights: forward passes in training
-    mode over ``x`` (BN moving averages follow the batches; no weights change)."""
-    for _ in range(2):
-        for i in range(0, len(x) - batch + 1, batch):
-            model(x[i : i + batch], training=True)
 
 
 # ---------------------------------------------------------------- evaluation
