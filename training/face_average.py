@@ -47,7 +47,8 @@ def average(args: argparse.Namespace) -> dict:
     for snap in args.snapshots:
         m = keras.models.load_model(snap, compile=False)
         avg.add(m.get_weights())
-        model = model or m
+        if model is None:
+            model = m
         log.info("added %s", snap)
     model.set_weights(avg.weights())
     rng = np.random.default_rng(meta["seed"])

@@ -190,8 +190,9 @@ PITCH_GATE_DB = -75.0  # frames quieter than this (dBFS, de-emphasised) are unvo
 
 
 @lru_cache(maxsize=8)
-def _pitch_tables(p: FeatureParams) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, int, int]:
-    """(Hann window, FFT size, de-emphasis gain, window autocorrelation, lag range)."""
+def _pitch_tables(p: FeatureParams) -> tuple:
+    """(Hann window, FFT size, de-emphasis gain, window autocorrelation, octave cost per
+    lag, window energy, lag range)."""
     n = p.frame_len
     nfft = 1 << (2 * n - 1).bit_length()  # linear (not circular) autocorrelation
     win = np.hanning(n + 2)[1:-1]
@@ -204,7 +205,8 @@ def _pitch_tables(p: FeatureParams) -> tuple[np.ndarray, int, np.ndarray, np.nda
     rw = np.fft.irfft(np.abs(np.fft.rfft(win, nfft)) ** 2, nfft)
     lo = int(p.sample_rate / PITCH_MAX_HZ)
     hi = min(int(math.ceil(p.sample_rate / PITCH_MIN_HZ)), n - 2)
-    return win, nfft, gain, rw / rw[0], lo, hi
+    cost = OCTAVE_COST * np.log2(np.arange(lo - 1, hi + 2) / lo)
+    return win, nfft, gain, rw[: hi + 2] / rw[0], cost, 0.5 * float(np.sum(win**2)), lo, hi
 
 
 def _pitch_columns(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
@@ -214,19 +216,17 @@ def _pitch_columns(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
     own (Boersma 1993); its highest peak between 80 and 400 Hz gives voicing strength
     and period (refined by a parabola through the peak and its neighbours).
     """
-    win, nfft, gain, rw, lo, hi = _pitch_tables(p)
+    win, nfft, gain, rw, cost, win_energy, lo, hi = _pitch_tables(p)
     x = frames - frames.mean(axis=1, keepdims=True)
     spec = np.fft.rfft(x * win, nfft)
     r = np.fft.irfft((spec.real**2 + spec.imag**2) * gain, nfft)[:, : hi + 2]
-    r0 = r[:, :1]
-    rn = np.where(r0 > 0, r / np.where(r0 > 0, r0, 1.0), 0.0) / rw[: hi + 2]
-    seg = rn[:, lo : hi + 1]
+    r0 = r[:, :1]  # >= 0; where 0, r is 0 at every lag
+    rn = r / np.maximum(r0, 1e-300) / rw
     # octave cost: of near-equal peaks at T, 2T, ... the shortest period wins
-    cost = OCTAVE_COST * np.log2(np.arange(lo - 1, hi + 2) / lo)
     score = rn[:, lo - 1 : hi + 2] - cost
     k = np.argmax(score[:, 1:-1], axis=1)
-    rows = np.arange(len(seg))
-    peak = seg[rows, k]
+    rows = np.arange(len(rn))
+    peak = rn[rows, lo + k]
     left = rn[rows, lo + k - 1]
     right = rn[rows, lo + k + 1]
     is_peak = (score[rows, k + 1] > score[rows, k]) & (score[rows, k + 1] >= score[rows, k + 2])
@@ -234,7 +234,7 @@ def _pitch_columns(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
     shift = np.where(denom < 0, 0.5 * (left - right) / np.where(denom < 0, denom, -1.0), 0.0)
     lag = lo + k + np.clip(shift, -0.5, 0.5)
     # a true period is a local maximum inside the range, in a frame above the gate
-    level_db = 10 * np.log10(np.maximum(r0[:, 0], 1e-30) / (0.5 * np.sum(win**2)))
+    level_db = 10 * np.log10(np.maximum(r0[:, 0], 1e-30) / win_energy)
     real = is_peak & (level_db > PITCH_GATE_DB)
     voicing = np.where(real, np.clip(peak, 0.0, 1.0), 0.0)
     semis = 12 * np.log2(p.sample_rate / lag / 150.0)
