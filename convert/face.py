@@ -42,6 +42,17 @@ REFERENCES = {
 }
 
 
+def targets_note(meta: dict) -> str:
+    """How the run built its training targets, in words (for the manifest)."""
+    note = (f"(1 - w)·label-smoothed FER label + w·FER+ vote shares, "
+            f"w = {meta['args'].get('ferplus_weight')}")
+    t = meta.get("teacher")
+    if t:
+        note = (f"(1 - t)·[{note}] + t·teacher probabilities on the training crops, "
+                f"t = {t['weight']}, teacher {t['path']} (sha256 {t['sha256'][:12]}…)")
+    return note
+
+
 def tensor_spec(detail: dict) -> TensorSpec:
     scale, zero = detail["quantization"]
     return TensorSpec(tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]).name,
@@ -174,8 +185,8 @@ def convert(args: argparse.Namespace) -> dict:
             "best_val_accuracy": meta["best_val_accuracy"],
             "parameters": n_params,
             "calibration_images": len(reps),
-            "targets": f"(1 - w)·label-smoothed FER label + w·FER+ vote shares, "
-                       f"w = {meta['args'].get('ferplus_weight')}",
+            "targets": targets_note(meta),
+            "teacher": meta.get("teacher"),
         },
         "metrics": {
             "test_int8": {sets[k]: {**short(v), "no_guess": v["no_guess"]} for k, v in test_q.items()},

@@ -33,6 +33,16 @@ def test_face_train_convert_predict_smoke(tmp_path):
     assert "--stop-after" not in meta["argv"]
     assert meta["images"] == {"train": 300, "val": 300, "test": 300}
     assert FaceParams.from_dict(meta["face"]) == FaceParams()
+    assert meta["teacher"] is None
+
+    # distillation: the first run teaches a fresh net; its targets move towards the teacher
+    kd = tmp_path / "kd"
+    kd_args = [a if a != str(run) else str(kd) for a in args]
+    assert train_main([*kd_args, "--epochs", "1", "--teacher", str(run / "best.keras"),
+                       "--teacher-weight", "0.4"]) == 0
+    teacher = json.loads((kd / "train_meta.json").read_text())["teacher"]
+    assert teacher["weight"] == 0.4 and len(teacher["sha256"]) == 64
+    assert 0.0 <= teacher["train_accuracy"] <= 1.0 and 1 / 7 <= teacher["mean_max_prob"] <= 1.0
 
     # weight averaging of snapshots gives a run folder of the same shape
     from training.face_average import main as average_main
@@ -71,3 +81,17 @@ def test_face_train_convert_predict_smoke(tmp_path):
     assert res.returncode == 0, res.stderr
     obj = json.loads(res.stdout)
     assert obj["modality"] == "face" and obj["faces"] == 1 and obj["label"] in m.labels
+
+
+def test_mix_teacher_weights_and_checks():
+    from training.face import mix_teacher
+
+    y = np.eye(7, dtype=np.float32)[[0, 3]]
+    t = np.full((2, 7), 1 / 7, np.float32)
+    mixed = mix_teacher(y, t, 0.5)
+    assert np.allclose(mixed.sum(axis=1), 1.0) and np.isclose(mixed[0, 0], 0.5 + 0.5 / 7)
+    assert np.array_equal(mix_teacher(y, t, 0.0), y)
+    with pytest.raises(ValueError, match="teacher-weight"):
+        mix_teacher(y, t, 1.5)
+    with pytest.raises(ValueError, match="do not match"):
+        mix_teacher(y, t[:1], 0.5)

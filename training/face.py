@@ -6,7 +6,11 @@
 Crops go through edge.vision.faces (the device's preprocessing: grayscale, resize,
 normalise, flip averaging); the validation numbers are what ``edge-cli predict
 --face-crops`` does.  Targets mix the original FER label (label-smoothed) with the
-FER+ crowd-vote distribution (``--ferplus-weight``; 0 = original labels only).
+FER+ crowd-vote distribution (``--ferplus-weight``; 0 = original labels only) and,
+optionally, a trained teacher's probabilities on the (unaugmented) training crops
+(``--teacher run/best.keras --teacher-weight w``: knowledge distillation into a fresh
+net of the same size, "born-again"; the teacher never sees PublicTest or PrivateTest
+labels, only the training crops).
 
 Training is resumable and meant to run in the background on a few CPU cores: each
 epoch writes ``checkpoint.keras`` (weights + optimiser state), ``state.json`` and
@@ -28,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.manifest import sha256_file
 from edge.vision.faces import FaceParams, face_probs, import_cv2, normalise
 from training.fer import LABELS, TEST, TRAIN, VAL, FerData, ferplus_majority, load_fer
 from training.metrics import summary
@@ -78,6 +83,15 @@ def targets(data: FerData, ferplus_weight: float, smoothing: float) -> np.ndarra
         ok = ~np.isnan(data.ferplus).any(axis=1)
         y[ok] = (1 - ferplus_weight) * y[ok] + ferplus_weight * data.ferplus[ok]
     return y
+
+
+def mix_teacher(y: np.ndarray, teacher: np.ndarray, weight: float) -> np.ndarray:
+    """(1-w)·y + w·teacher, both (N, 7) rows that sum to 1."""
+    if teacher.shape != y.shape:
+        raise ValueError(f"teacher probabilities {teacher.shape} do not match targets {y.shape}")
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"--teacher-weight must be in [0, 1], got {weight}")
+    return ((1.0 - weight) * y + weight * teacher).astype(np.float32)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -183,6 +197,18 @@ def train(args: argparse.Namespace) -> Path:
     tr, val = data.part(TRAIN), data.part(VAL)
     log.info("images: %s from %s", data.counts(), data.source)
     y_train = targets(tr, args.ferplus_weight, args.label_smoothing)
+    teacher_info = None
+    if args.teacher:
+        t0 = time.time()
+        teacher = keras.models.load_model(args.teacher)
+        t_probs = probs_for(lambda x: teacher.predict(x, batch_size=512, verbose=0), tr.pixels, p)
+        y_train = mix_teacher(y_train, t_probs, args.teacher_weight)
+        teacher_info = {"path": str(args.teacher), "weight": args.teacher_weight,
+                        "sha256": sha256_file(Path(args.teacher)),
+                        "train_accuracy": float((t_probs.argmax(1) == tr.label).mean()),
+                        "mean_max_prob": float(t_probs.max(1).mean())}
+        log.info("teacher %s (%.0fs)", teacher_info, time.time() - t0)
+        del teacher
 
     state_file, ckpt = out / "state.json", out / "checkpoint.keras"
     state = {"epoch": 0, "best_acc": -1.0, "best_epoch": 0, "history": []}
@@ -215,6 +241,7 @@ def train(args: argparse.Namespace) -> Path:
             "args": {k: v for k, v in vars(args).items() if k not in ("func", "argv")},
             "images": data.counts(),
             "parameters": int(model.count_params()),
+            "teacher": teacher_info,
             "best_epoch": state["best_epoch"],
             "best_val_accuracy": state["best_acc"],
             "epochs_done": state["epoch"],
@@ -283,6 +310,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--ferplus-weight", type=float, default=0.5,
                     help="share of the FER+ vote distribution in the target (0: FER labels only)")
+    ap.add_argument("--teacher", default="", metavar="KERAS",
+                    help="a trained face model (.keras) whose flip-averaged probabilities on the "
+                         "training crops are mixed into the targets (distillation)")
+    ap.add_argument("--teacher-weight", type=float, default=0.5,
+                    help="share of the teacher's probabilities in the target")
     ap.add_argument("--aug-strength", type=float, default=1.0)
     ap.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128, 256])
     ap.add_argument("--blocks", type=int, nargs="+", default=[1, 2, 2, 2])
