@@ -85,3 +85,18 @@ def test_unknown_label_folder_is_named(tmp_path):
     (tmp_path / "bored").mkdir()
     with pytest.raises(DatasetError, match="bored.*unknown label folder"):
         read_label_folders(tmp_path)
+
+
+def test_validation_actors_move_within_1_to_18_only():
+    from training.datasets import RAVDESS_VAL, by_split, check_val_actors, load_corpora
+
+    clips = load_corpora(DATA, ["ravdess"])
+    fixed = by_split(clips)
+    fold = by_split(clips, check_val_actors([1, 2, 3, 4, 5, 6]))
+    actors = {k: {int(c.speaker.split("-")[1]) for c in v} for k, v in fold.items()}
+    assert actors["val"] == set(range(1, 7)) and actors["test"] == set(range(19, 25))
+    assert actors["train"] == set(range(7, 19))
+    assert {int(c.speaker.split("-")[1]) for c in fixed["val"]} == set(RAVDESS_VAL)
+    for bad in ([19], [0, 3], []):
+        with pytest.raises(ValueError, match="among 1-18"):
+            check_val_actors(bad)

@@ -115,14 +115,17 @@ def read_label_folders(root: Path) -> list[Clip]:
     return clips
 
 
-def split_of(clip: Clip) -> str:
-    """'train', 'val' or 'test' under the fixed speaker-independent splits."""
+def split_of(clip: Clip, ravdess_val: frozenset[int] = RAVDESS_VAL) -> str:
+    """'train', 'val' or 'test' under the fixed speaker-independent splits.
+
+    ``ravdess_val`` moves the RAVDESS validation group among actors 1-18 (for k-fold
+    comparisons); the test actors are never part of it."""
     corpus, spk = clip.speaker.split("-", 1)
     if corpus == "ravdess":
         actor = int(spk)
         if actor in RAVDESS_TEST:
             return "test"
-        return "val" if actor in RAVDESS_VAL else "train"
+        return "val" if actor in ravdess_val else "train"
     if corpus == "emodb":
         if spk in EMODB_TEST:
             return "test"
@@ -130,10 +133,21 @@ def split_of(clip: Clip) -> str:
     return "train"
 
 
-def by_split(clips: Iterable[Clip]) -> dict[str, list[Clip]]:
+def check_val_actors(actors: Iterable[int]) -> frozenset[int]:
+    """A RAVDESS validation group: actors from 1-18 only (19-24 are the test speakers)."""
+    group = frozenset(int(a) for a in actors)
+    bad = sorted(a for a in group if not 1 <= a <= 18)
+    if bad or not group:
+        raise ValueError(f"RAVDESS validation actors must be among 1-18 (19-24 are the test "
+                         f"speakers); got {sorted(group) or 'none'}")
+    return group
+
+
+def by_split(clips: Iterable[Clip], ravdess_val: frozenset[int] = RAVDESS_VAL
+             ) -> dict[str, list[Clip]]:
     out: dict[str, list[Clip]] = {"train": [], "val": [], "test": []}
     for c in clips:
-        out[split_of(c)].append(c)
+        out[split_of(c, ravdess_val)].append(c)
     return out
 
 

@@ -28,7 +28,7 @@ from edge.audio.sources import load_audio
 from edge.audio.speech import aggregate, prepare_clip
 from edge.audio.vad import VadParams, is_voiced
 from edge.labels import VOCABULARY
-from training.datasets import Clip, by_split, load_corpora
+from training.datasets import RAVDESS_VAL, Clip, by_split, check_val_actors, load_corpora
 from training.metrics import summary
 from training.swa import WeightAverage, refresh_batchnorm
 
@@ -213,7 +213,8 @@ def train(args: argparse.Namespace) -> Path:
     vad = VadParams()
     labels = list(VOCABULARY)
     clips = load_corpora(Path(args.data), args.corpora)
-    splits = by_split(clips)
+    val_actors = check_val_actors(args.val_actors) if args.val_actors else RAVDESS_VAL
+    splits = by_split(clips, val_actors)
     if args.max_clips:
         for k in splits:
             splits[k] = splits[k][:: max(1, len(splits[k]) // args.max_clips)][: args.max_clips]
@@ -310,9 +311,11 @@ def train(args: argparse.Namespace) -> Path:
         "splits": {k: len(v) for k, v in splits.items()},
         "best_epoch": state["best_epoch"],
         "best_val_uar": None if args.final else state["best_uar"],
+        "ravdess_val_actors": sorted(val_actors),
         "selection": ("final: trained on train+val speakers for a fixed number of epochs "
                       "chosen on a validation run" if args.final else
-                      "best mean validation UAR (RAVDESS actors 15-18, EmoDB 12 and 14)"),
+                      f"best mean validation UAR (RAVDESS actors {sorted(val_actors)}, "
+                      "EmoDB 12 and 14)"),
         "history": state["history"],
         "weight_average": {"epochs": swa.count, "val": swa_val} if swa.count else None,
     }
@@ -346,6 +349,9 @@ def parser() -> argparse.ArgumentParser:
                     help="average the weights of the epochs after this fraction of the run "
                          "(0: off; a --resume starts the average afresh); with --final the "
                          "average is the model")
+    ap.add_argument("--val-actors", type=int, nargs="+", default=None, metavar="A",
+                    help="RAVDESS validation actors among 1-18 (default 15-18): a fold of a "
+                         "k-fold comparison; the others of 1-18 train")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--max-clips", type=int, default=0, help="smoke runs: clips per split")
@@ -360,6 +366,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args = parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.val_actors:
+        try:
+            check_val_actors(args.val_actors)
+        except ValueError as e:
+            print(f"training.speech: --val-actors: {e}", file=sys.stderr)
+            return 2
     train(args)
     return 0
 
