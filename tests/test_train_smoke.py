@@ -100,3 +100,25 @@ def test_validation_actors_move_within_1_to_18_only():
     for bad in ([19], [0, 3], []):
         with pytest.raises(ValueError, match="among 1-18"):
             check_val_actors(bad)
+
+
+def test_kfold_runs_each_fold_once_and_summarises(tmp_path):
+    from training.kfold import FOLDS, main, summary
+
+    out = tmp_path / "kfold"
+    tiny = ["--epochs", "2", "--max-clips", "8", "--versions", "1", "--per-clip", "1",
+            "--widths", "8", "8", "8", "8", "--data", str(DATA)]
+    assert main(["run", "--out", str(out), "--name", "tiny", "--", *tiny]) == 0
+    metas = [json.loads((out / f"tiny_a{f[0]}" / "train_meta.json").read_text()) for f in FOLDS]
+    assert [m["ravdess_val_actors"] for m in metas] == [list(f) for f in FOLDS]
+    stamp = [(out / f"tiny_a{f[0]}" / "train_meta.json").stat().st_mtime_ns for f in FOLDS]
+    assert main(["run", "--out", str(out), "--name", "tiny", "--", *tiny]) == 0  # all done
+    assert stamp == [(out / f"tiny_a{f[0]}" / "train_meta.json").stat().st_mtime_ns for f in FOLDS]
+
+    res = summary(out, ["tiny"], last=2)["configs"]["tiny"]
+    assert res["complete"] and len(res["folds"]) == 3
+    first = res["folds"]["actors_1-6"]
+    expect = sum(h["val_uar_ravdess"] for h in metas[0]["history"]) / 2
+    assert first["epochs"] == [1, 2] and abs(first["ravdess"] - expect) < 1e-4
+    assert abs(res["mean"]["ravdess"] - sum(
+        s["ravdess"] for s in res["folds"].values()) / 3) < 1e-4
