@@ -43,6 +43,9 @@ def test_shipped_manifest_is_complete():
         assert key in m.features
     for key in ("data", "split", "train_command", "convert_command"):
         assert key in m.training
+    # the command reproduces the run: every flag it names is one training.speech takes
+    assert " None" not in m.training["train_command"]
+    assert ("--pitch" in m.training["train_command"].split()) == m.features["pitch"]
     assert "ravdess" in m.metrics["test_int8"] and "emodb" in m.metrics["test_int8"]
     assert m.licence and "RAVDESS" in m.licence
     assert SHIPPED_SPEECH.stat().st_size <= 250 * 1024
