@@ -59,11 +59,11 @@ def median_ms(fn, repeats: int, inner: int = 1) -> float:
     return round(statistics.median(times), 3)
 
 
-def run_predict(folders: list[Path]) -> dict:
+def run_predict(args: list[str | Path]) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = f.name
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", WRAPPER, out, *map(str, folders)],
+    proc = subprocess.Popen([sys.executable, "-c", WRAPPER, out, *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
     stdout = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -112,7 +112,8 @@ def main() -> int:
     windows_per_s = 1.0 / p.hop_s
 
     folders = [ravdess / f"Actor_{a:02d}" for a in range(19, 25)]
-    runs = [run_predict(folders) for _ in range(args.repeats)]
+    # the process loads the model being measured, not the shipped one
+    runs = [run_predict(["--speech-model", args.model, *folders]) for _ in range(args.repeats)]
     result = {
         "bench": "speech",
         "machine": {"python": platform.python_version(), "numpy": np.__version__,

@@ -171,3 +171,17 @@ def test_pitch_separates_a_male_from_a_female_actor_and_streams_exactly():
                              + [stream.flush()])
         np.testing.assert_allclose(got, feats, rtol=0, atol=1e-9)
     assert 80 < medians[19] < 160 < medians[22] < 300, medians
+
+
+def test_pitch_columns_in_chunks_equal_one_frame_at_a_time():
+    """Long clips go through the pitch tracker in chunks (bounded memory): same values."""
+    p = F.FeatureParams(pitch=True)
+    rng = np.random.default_rng(3)
+    t = np.arange(p.frame_len) / p.sample_rate
+    n = 2 * F.PITCH_CHUNK + 5
+    frames = np.stack([np.sin(2 * np.pi * (100 + 2 * i) * t) + 0.05 * rng.standard_normal(t.size)
+                       for i in range(n)])
+    together = F._pitch_columns(frames, p)
+    single = np.concatenate([F._pitch_columns(frames[i : i + 1], p) for i in range(n)])
+    assert together.shape == (n, 2) and (together[:, 0] > 0).all()
+    np.testing.assert_array_equal(together, single)

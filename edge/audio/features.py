@@ -209,13 +209,20 @@ def _pitch_tables(p: FeatureParams) -> tuple:
     return win, nfft, gain, rw[: hi + 2] / rw[0], cost, 0.5 * float(np.sum(win**2)), lo, hi
 
 
+PITCH_CHUNK = 64  # frames per FFT batch: bounds the temporaries (a 5 s clip at once: ~20 MB)
+
+
 def _pitch_columns(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
     """(voicing x20, semitones re 150 Hz or 0) per pre-emphasised frame, by autocorrelation.
 
     The normalised autocorrelation of the Hann-windowed frame divided by the window's
     own (Boersma 1993); its highest peak between 80 and 400 Hz gives voicing strength
-    and period (refined by a parabola through the peak and its neighbours).
+    and period (refined by a parabola through the peak and its neighbours).  Frames are
+    independent, so they go through in chunks of PITCH_CHUNK (same values, less memory).
     """
+    if len(frames) > PITCH_CHUNK:
+        return np.concatenate([_pitch_columns(frames[i : i + PITCH_CHUNK], p)
+                               for i in range(0, len(frames), PITCH_CHUNK)])
     win, nfft, gain, rw, cost, win_energy, lo, hi = _pitch_tables(p)
     x = frames - frames.mean(axis=1, keepdims=True)
     spec = np.fft.rfft(x * win, nfft)
