@@ -122,3 +122,14 @@ def test_kfold_runs_each_fold_once_and_summarises(tmp_path):
     assert first["epochs"] == [1, 2] and abs(first["ravdess"] - expect) < 1e-4
     assert abs(res["mean"]["ravdess"] - sum(
         s["ravdess"] for s in res["folds"].values()) / 3) < 1e-4
+
+
+def test_thread_pools_set_twice_in_one_process_warn_instead_of_failing(caplog):
+    import tensorflow as tf
+
+    from training.threads import set_threads
+
+    set_threads(2)
+    assert float(tf.reduce_sum(tf.ones(3))) == 3.0  # TensorFlow has now fixed its pools
+    set_threads(3)
+    assert "--threads 3 not applied" in caplog.text

@@ -47,7 +47,8 @@ def speaker_means(windows_by_clip, clips) -> dict[str, np.ndarray]:
 
 def main(argv: list[str] | None = None) -> int:
     import keras
-    import tensorflow as tf
+
+    from training.threads import set_threads
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="../shared/data")
@@ -56,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    tf.config.threading.set_inter_op_parallelism_threads(2)
-    tf.config.threading.set_intra_op_parallelism_threads(2)
+    set_threads(2)
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     p = F.FeatureParams(window_s=2.0, hop_s=0.5, numcep=40, nfilt=40, normalisation="c0rel")

@@ -181,15 +181,14 @@ def subsample(data: FerData, per_split: int, seed: int) -> FerData:
 
 def train(args: argparse.Namespace) -> Path:
     import keras
-    import tensorflow as tf
 
     from training.models import face_cnn
+    from training.threads import set_threads
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    set_threads(args.threads)
 
     p = FaceParams(margin=args.margin, normalisation=args.normalisation,
                    flip_average=not args.no_flip_average)

@@ -33,10 +33,10 @@ log = logging.getLogger("training.face_average")
 
 def average(args: argparse.Namespace) -> dict:
     import keras
-    import tensorflow as tf
 
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    from training.threads import set_threads
+
+    set_threads(args.threads)
     run, out = Path(args.run), Path(args.out)
     meta = json.loads((run / "train_meta.json").read_text())
     p = FaceParams.from_dict({"zooms": [1.0], **meta["face"]})

@@ -196,16 +196,15 @@ def load_signals(clips: list[Clip], sr: int) -> list[np.ndarray]:
 
 def train(args: argparse.Namespace) -> Path:
     import keras
-    import tensorflow as tf
 
     from training import models
+    from training.threads import set_threads
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     keras.utils.set_random_seed(args.seed)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    set_threads(args.threads)
 
     p = F.FeatureParams(window_s=args.window_s, hop_s=args.hop_s, numcep=args.numcep,
                         nfilt=max(args.numcep, 40), normalisation=args.normalisation,
