@@ -109,6 +109,7 @@ def main() -> int:
         "interpreter": rec.model.interpreter_module,
         "flip_average": p.flip_average,
         "zooms": list(p.zooms),
+        "rotations": list(p.rotations),
         "model_calls_per_face": p.views,
         "frame_320x240": {
             "frames": len(frames),

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.train, needs_fer, needs_tf]
 def test_face_train_convert_predict_smoke(tmp_path):
     import cv2
 
-    from convert.face import ZOOM_CANDIDATES
+    from convert.face import ROTATION_CANDIDATES, ZOOM_CANDIDATES
     from convert.face import main as convert_main
     from training.face import main as train_main
 
@@ -63,9 +63,11 @@ def test_face_train_convert_predict_smoke(tmp_path):
     m = load_manifest(manifest_path(out))
     assert m.modality == "face" and m.input.dtype == "int8" and m.output.dtype == "int8"
     p = FaceParams.from_dict(m.features)
-    assert m.input.shape == (1, 48, 48, 1) and p == FaceParams(zooms=p.zooms)
-    assert p.zooms in ZOOM_CANDIDATES  # chosen on the validation images (PublicTest)
-    assert len(m.metrics["val_float_zoom_sweep"]) == len(ZOOM_CANDIDATES)
+    assert m.input.shape == (1, 48, 48, 1)
+    assert p == FaceParams(zooms=p.zooms, rotations=p.rotations)
+    # views chosen on the validation images (PublicTest)
+    assert p.zooms in ZOOM_CANDIDATES and p.rotations in ROTATION_CANDIDATES
+    assert len(m.metrics["val_float_view_sweep"]) == len(ZOOM_CANDIDATES) * len(ROTATION_CANDIDATES)
     assert m.metrics["test_int8"]["fer2013_private"]["n"] == 300
     assert 0 < m.metrics["test_int8"]["ferplus_private"]["n"] <= 300
     assert 0.0 <= m.metrics["parity"]["top1_agreement"] <= 1.0

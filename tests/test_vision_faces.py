@@ -18,7 +18,7 @@ from edge.vision.faces import (
     normalise,
     preprocess_crops,
     to_gray_u8,
-    zoom,
+    transform,
 )
 
 
@@ -87,8 +87,8 @@ def test_flip_average_is_symmetric():
 def test_zoom_views_average_and_validation():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 48, 48, 1)).astype(np.float32)
-    np.testing.assert_array_equal(zoom(x, 1.0), x)
-    z = zoom(x, 1.25)
+    np.testing.assert_array_equal(transform(x, 1.0, 0.0), x)
+    z = transform(x, 1.25)
     # magnified about the centre: the centre pixel stays, the corners come from inside
     np.testing.assert_allclose(z[:, 24, 24, 0], x[:, 24, 24, 0], atol=0.6)
     assert not np.allclose(z, x)
@@ -110,6 +110,32 @@ def test_zoom_views_average_and_validation():
     for bad in ([], [3.0], "x", [1.0] * 9):
         with pytest.raises(ValueError, match="zooms"):
             FaceParams(zooms=bad)
+
+
+def test_rotation_views():
+    # a horizontal bar turned by 90 degrees becomes a vertical one (counter-clockwise)
+    x = np.zeros((1, 48, 48, 1), np.float32)
+    x[0, 23:25, 8:40, 0] = 1.0
+    r = transform(x, 1.0, 90.0)[0, :, :, 0]
+    assert r[8:40, 23:25].mean() > 0.9 and r[23:25, :8].max() < 0.1
+    p = FaceParams(zooms=[1.05, 1.1], rotations=[-6, 6])
+    assert p.rotations == (-6.0, 6.0) and p.views == 8
+    assert FaceParams.from_dict(p.to_dict()) == p
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 48, 48, 1)).astype(np.float32)
+    v = expand_views(x, p)
+    assert v.shape == (24, 48, 48, 1)
+    # view order: zoom by zoom, angle by angle, each followed by its mirror image
+    np.testing.assert_allclose(v[9:12], transform(x, 1.05, 6.0)[:, :, ::-1])
+    np.testing.assert_allclose(v[12:15], transform(x, 1.1, -6.0))
+    # manifests written before rotations existed read as upright only
+    old = {k: val for k, val in FaceParams(zooms=[1.1]).to_dict().items() if k != "rotations"}
+    assert FaceParams.from_dict(old).rotations == (0.0,)
+    for bad in ([], [45.0], "x", [0.0] * 9):
+        with pytest.raises(ValueError, match="rotations"):
+            FaceParams(rotations=bad)
+    with pytest.raises(ValueError, match="at most 32"):
+        FaceParams(zooms=[1.0] * 5, rotations=[0.0] * 4)
 
 
 def test_boxes_margin_and_edges():

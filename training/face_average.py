@@ -39,7 +39,7 @@ def average(args: argparse.Namespace) -> dict:
     set_threads(args.threads)
     run, out = Path(args.run), Path(args.out)
     meta = json.loads((run / "train_meta.json").read_text())
-    p = FaceParams.from_dict({"zooms": [1.0], **meta["face"]})
+    p = FaceParams.from_dict(meta["face"])
     data = subsample(load_fer(Path(args.data)), meta["args"].get("max_images", 0), meta["seed"])
     tr, val = data.part(TRAIN), data.part(VAL)
 

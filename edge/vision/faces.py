@@ -25,6 +25,10 @@ from edge.params import strict_from_dict
 log = logging.getLogger(__name__)
 
 NORMALISATIONS = ("standardise", "scale")
+MAX_VIEWS = 32  # model calls per face (zooms × rotations × mirror): bounds the device's work
+# FaceParams keys added after models had shipped: manifests and training runs written
+# before read with the value that reproduces what those models did.
+ADDED_LATER = {"zooms": [1.0], "rotations": [0.0]}
 CASCADE = "haarcascade_frontalface_default.xml"
 
 
@@ -53,6 +57,9 @@ class FaceParams:
     # Test-time zooms about the crop centre (1.0 = the crop as is, 1.1 = 10 % closer);
     # the model's outputs over every zoom (× mirror) are averaged. Chosen on PublicTest.
     zooms: tuple[float, ...] = (1.0,)
+    # Test-time in-plane rotations in degrees (0 = upright), applied at every zoom and
+    # averaged the same way. Chosen on PublicTest.
+    rotations: tuple[float, ...] = (0.0,)
 
     def __post_init__(self) -> None:
         if not 8 <= int(self.crop_size) <= 512:
@@ -74,6 +81,18 @@ class FaceParams:
         if not 1 <= len(zooms) <= 8 or not all(0.5 <= z <= 2.0 for z in zooms):
             raise ValueError(f"zooms: expected 1 to 8 factors in 0.5..2.0, got {list(zooms)}")
         object.__setattr__(self, "zooms", zooms)
+        try:
+            rotations = tuple(float(r) for r in self.rotations)
+        except (TypeError, ValueError):
+            raise ValueError(f"rotations: expected a list of numbers, got {self.rotations!r}") from None
+        if not 1 <= len(rotations) <= 8 or not all(-30.0 <= r <= 30.0 for r in rotations):
+            raise ValueError(
+                f"rotations: expected 1 to 8 angles in -30..30 degrees, got {list(rotations)}"
+            )
+        object.__setattr__(self, "rotations", rotations)
+        if self.views > MAX_VIEWS:
+            raise ValueError(f"zooms × rotations × mirror: at most {MAX_VIEWS} model calls per "
+                             f"face, got {self.views}")
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -81,17 +100,18 @@ class FaceParams:
 
     @property
     def views(self) -> int:
-        """Model calls per face: zooms × (2 with flip averaging, else 1)."""
-        return len(self.zooms) * (2 if self.flip_average else 1)
+        """Model calls per face: zooms × rotations × (2 with flip averaging, else 1)."""
+        return len(self.zooms) * len(self.rotations) * (2 if self.flip_average else 1)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["zooms"] = list(self.zooms)
+        d["rotations"] = list(self.rotations)
         return d
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "face parameters") -> FaceParams:
-        return strict_from_dict(cls, data, where)
+        return strict_from_dict(cls, {**ADDED_LATER, **data}, where)
 
 
 # ---------------------------------------------------------------- pixels
@@ -160,14 +180,15 @@ def preprocess_crops(crops, p: FaceParams) -> np.ndarray:
     return normalise(np.stack([resize_crop(to_gray_u8(c), p.crop_size) for c in crops]), p)
 
 
-def zoom(x: np.ndarray, factor: float) -> np.ndarray:
-    """(n, S, S, 1) model inputs magnified by ``factor`` about the centre (edges replicated)."""
-    if factor == 1.0:
+def transform(x: np.ndarray, factor: float = 1.0, angle: float = 0.0) -> np.ndarray:
+    """(n, S, S, 1) model inputs magnified by ``factor`` and turned by ``angle`` degrees
+    (counter-clockwise) about the centre (edges replicated)."""
+    if factor == 1.0 and angle == 0.0:
         return x
     cv2 = import_cv2()
     s = x.shape[1]
     c = (s - 1) / 2.0
-    m = cv2.getRotationMatrix2D((c, c), 0.0, float(factor))
+    m = cv2.getRotationMatrix2D((c, c), float(angle), float(factor))
     out = np.empty_like(x)
     for i in range(x.shape[0]):
         out[i, :, :, 0] = cv2.warpAffine(np.ascontiguousarray(x[i, :, :, 0]), m, (s, s),
@@ -176,9 +197,9 @@ def zoom(x: np.ndarray, factor: float) -> np.ndarray:
 
 
 def expand_views(x: np.ndarray, p: FaceParams) -> np.ndarray:
-    """(n, S, S, 1) → (views·n, S, S, 1): each zoom in p.zooms, each with its mirror image
-    when p.flip_average, stacked view by view."""
-    views = [zoom(x, z) for z in p.zooms]
+    """(n, S, S, 1) → (views·n, S, S, 1): each zoom in p.zooms at each angle in
+    p.rotations, each with its mirror image when p.flip_average, stacked view by view."""
+    views = [transform(x, z, r) for z in p.zooms for r in p.rotations]
     if p.flip_average:
         views = [v for z in views for v in (z, z[:, :, ::-1])]
     return np.concatenate(views, axis=0) if len(views) > 1 else views[0]
@@ -186,7 +207,7 @@ def expand_views(x: np.ndarray, p: FaceParams) -> np.ndarray:
 
 def face_probs(predict, x: np.ndarray, p: FaceParams) -> np.ndarray:
     """Class probabilities (n, K) for model inputs x: the mean over p's test views
-    (zooms × mirror), in one model call."""
+    (zooms × rotations × mirror), in one model call."""
     if x.shape[0] == 0:
         return predict(x)
     n = x.shape[0]
