@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from conftest import DATA, needs_data, needs_tf, ravdess_clip, run_cli
 
@@ -133,3 +134,59 @@ def test_thread_pools_set_twice_in_one_process_warn_instead_of_failing(caplog):
     assert float(tf.reduce_sum(tf.ones(3))) == 3.0  # TensorFlow has now fixed its pools
     set_threads(3)
     assert "--threads 3 not applied" in caplog.text
+
+
+def test_gradient_reversal_flips_and_scales_the_speaker_gradient():
+    """Forward the identity; backward −strength × the gradient a plain head would give."""
+    import keras
+    import tensorflow as tf
+
+    from training.models import speech_tcn, with_speaker_adversary
+
+    keras.utils.set_random_seed(3)
+    model = speech_tcn(20, 6, 8, widths=(4, 4, 4, 4))
+    trainer, reversal = with_speaker_adversary(model, 5)
+    x = tf.random.normal((6, 20, 6))
+    spk = tf.constant([0, 1, 2, 3, 4, 0])
+    w = model.get_layer("conv3").kernel.value  # the tf.Variable under the Keras one
+
+    def speaker_grad(strength):
+        reversal.strength.assign(strength)
+        with tf.GradientTape() as tape:
+            emo, who = trainer(x, training=False)
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(spk, who))
+        np.testing.assert_allclose(emo.numpy(), model(x, training=False).numpy(), atol=1e-6)
+        return tape.gradient(loss, w).numpy()
+
+    plain = speaker_grad(-1.0)  # −(−1) = +1: the gradient without reversal
+    assert np.abs(plain).max() > 0
+    np.testing.assert_allclose(speaker_grad(0.5), -0.5 * plain, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(speaker_grad(0.0), 0 * plain, atol=1e-9)
+
+
+def test_speaker_adversary_smoke_and_ramp(tmp_path):
+    from training.speech import adversary_strength, speaker_ids
+    from training.speech import main as train_main
+
+    assert adversary_strength(0, 50, 0.3) == 0.0
+    ramp = [adversary_strength(e, 50, 0.3) for e in range(50)]
+    assert all(a < b for a, b in zip(ramp, ramp[1:])) and 0.29 < ramp[-1] < 0.3
+    run = tmp_path / "run"
+    rc = train_main(["--data", str(DATA), "--out", str(run), "--epochs", "2", "--max-clips", "12",
+                     "--versions", "1", "--per-clip", "2", "--widths", "8", "8", "8", "8",
+                     "--threads", "2", "--speaker-adversary", "0.3"])
+    assert rc == 0
+    meta = json.loads((run / "train_meta.json").read_text())
+    assert [h["adversary_strength"] for h in meta["history"]] == [0.0, round(ramp[25], 4)]
+    assert all(h["speaker_loss"] > 0 for h in meta["history"])
+    import keras  # the saved model is the plain emotion net, without the speaker head
+
+    saved = keras.models.load_model(run / "best.keras")
+    assert [o.shape[-1] for o in saved.outputs] == [8]
+    assert train_main(["--data", str(DATA), "--out", str(run), "--speaker-adversary", "0.3",
+                       "--mixup", "0.2"]) == 2
+    from training.datasets import Clip
+
+    ids = speaker_ids([Clip(tmp_path, "sad", "a", "ravdess"), Clip(tmp_path, "sad", "a", "emodb"),
+                       Clip(tmp_path, "sad", "a", "ravdess")])
+    assert ids.tolist() == [1, 0, 1]

@@ -108,3 +108,33 @@ def speech_tcn(frames: int, ceps: int, n_classes: int, widths=(64, 96, 128, 128)
     x = layers.Dropout(dropout, name="drop_head")(x)
     out = layers.Dense(n_classes, activation="softmax", name="probs")(x)
     return keras.Model(inp, out, name="speech_tcn")
+
+
+def with_speaker_adversary(model, n_speakers: int, feature_layer: str = "pool_cat",
+                           hidden: int = 64):
+    """A training-only twin of ``model`` with a second head that names the speaker from the
+    pooled features through a gradient-reversal layer (domain-adversarial training, Ganin
+    & Lempitsky 2015): the head learns to tell the training speakers apart while the
+    shared layers are pushed, with the reversal's strength, towards features that it
+    cannot.  ``model`` itself (what is saved and converted) is unchanged: the head and the
+    reversal exist only in the returned ``(trainer, reversal)``; set the strength with
+    ``reversal.strength.assign(value)``."""
+    import keras
+    from keras import layers, ops
+
+    class GradientReversal(layers.Layer):
+        """Identity forward; gradient multiplied by −strength backward."""
+
+        def build(self, input_shape):
+            self.strength = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                            name="strength")
+
+        def call(self, x):
+            # forward: x·(1+s) − x·s = x; backward: only −x·s carries a gradient
+            return ops.stop_gradient(x * (1.0 + self.strength)) - x * self.strength
+
+    reversal = GradientReversal(name="grad_reverse")
+    h = reversal(model.get_layer(feature_layer).output)
+    h = layers.Dense(hidden, activation="relu", name="spk_hidden")(h)
+    spk = layers.Dense(n_speakers, activation="softmax", name="speaker")(h)
+    return keras.Model(model.input, [model.output, spk], name=f"{model.name}_adv"), reversal

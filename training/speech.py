@@ -88,6 +88,8 @@ def make_bank(x: np.ndarray, label: int, p: F.FeatureParams, vad: VadParams,
 
 def sample_epoch(banks: list[Bank], p: F.FeatureParams, rng: np.random.Generator,
                  per_clip: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """``per_clip`` random voiced windows of a random version of each bank, bank by bank
+    (window i comes from bank i // per_clip), normalised and spec-augmented."""
     t = p.window_frames
     xs, ys = [], []
     for b in banks:
@@ -184,6 +186,19 @@ def score_clips(probs: list[np.ndarray | None], clips: list[Clip], labels) -> di
 
 
 # ---------------------------------------------------------------- training
+def adversary_strength(epoch: int, epochs: int, top: float) -> float:
+    """Gradient-reversal strength at ``epoch`` (0-based): Ganin & Lempitsky's ramp
+    2/(1+exp(−10·progress)) − 1 from 0 towards ``top``, so the speaker head learns first."""
+    progress = epoch / max(1, epochs)
+    return float(top * (2.0 / (1.0 + np.exp(-10.0 * progress)) - 1.0))
+
+
+def speaker_ids(clips: list[Clip]) -> np.ndarray:
+    """An index per clip for each distinct (corpus, speaker)."""
+    names = sorted({(c.corpus, c.speaker) for c in clips})
+    return np.array([names.index((c.corpus, c.speaker)) for c in clips], np.int64)
+
+
 def class_weights(y: np.ndarray, n: int) -> dict[int, float]:
     counts = np.bincount(y, minlength=n).astype(float)
     w = counts.sum() / (n * np.maximum(counts, 1))
@@ -235,14 +250,23 @@ def train(args: argparse.Namespace) -> Path:
     model = build(p.window_frames, p.n_features, len(labels), widths=tuple(args.widths))
     sched = keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * max(
         1, (len(banks) * args.per_clip) // args.batch))
-    model.compile(optimizer=keras.optimizers.Adam(sched),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
+    emotion_loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
+    trainer, reversal, spk = model, None, None
+    if args.speaker_adversary > 0:
+        spk = speaker_ids(fit_clips)
+        trainer, reversal = models.with_speaker_adversary(model, int(spk.max()) + 1)
+        trainer.compile(optimizer=keras.optimizers.Adam(sched),
+                        loss=[emotion_loss, keras.losses.SparseCategoricalCrossentropy()])
+        log.info("speaker adversary: %d speakers, strength up to %g", spk.max() + 1,
+                 args.speaker_adversary)
+    else:
+        model.compile(optimizer=keras.optimizers.Adam(sched), loss=emotion_loss)
     state_file, ckpt = out / "state.json", out / "checkpoint.weights.h5"
     state = {"epoch": 0, "best_uar": -1.0, "best_epoch": 0, "history": []}
     if args.resume and state_file.exists() and ckpt.exists():
         state = json.loads(state_file.read_text())
         model.build((None, p.window_frames, p.n_features))
-        model.load_weights(str(ckpt))
+        trainer.load_weights(str(ckpt))
         rng = np.random.default_rng(args.seed + state["epoch"])
         log.info("resumed at epoch %d (best val UAR %.3f)", state["epoch"], state["best_uar"])
 
@@ -261,10 +285,21 @@ def train(args: argparse.Namespace) -> Path:
             sw = np.array([cw[int(c)] for c in y], np.float32)
             x, yo, sw = mixup(x, yo, sw, args.mixup, rng)
             weights = {"sample_weight": sw}
-        h = model.fit(x, yo, batch_size=args.batch, epochs=1, verbose=0, shuffle=True, **weights)
+        if reversal is None:
+            h = model.fit(x, yo, batch_size=args.batch, epochs=1, verbose=0, shuffle=True,
+                          **weights)
+        else:  # two outputs: class weights as sample weights of the emotion loss
+            reversal.strength.assign(adversary_strength(epoch, args.epochs, args.speaker_adversary))
+            sw = weights.get("sample_weight", np.array([cw[int(c)] for c in y], np.float32))
+            h = trainer.fit(x, [yo, np.repeat(spk, args.per_clip)], batch_size=args.batch,
+                            epochs=1, verbose=0, shuffle=True,
+                            sample_weight=[sw, np.ones(len(x), np.float32)])
         if epoch + 1 > swa_after:  # the epochs after that fraction of the run
             swa.add(model.get_weights())
         rec = {"epoch": epoch + 1, "loss": float(h.history["loss"][-1])}
+        if reversal is not None:
+            rec.update({"adversary_strength": round(float(reversal.strength.numpy()), 4),
+                        "speaker_loss": float(h.history["speaker_loss"][-1])})
         if args.final:  # no held-out speakers: the last epoch is the model
             uar = float(epoch + 1)
         else:
@@ -281,7 +316,7 @@ def train(args: argparse.Namespace) -> Path:
         else:
             bad += 1
         state["epoch"] = epoch + 1
-        model.save_weights(str(ckpt))
+        trainer.save_weights(str(ckpt))
         state_file.write_text(json.dumps(state, indent=1))
         if bad >= args.patience:
             log.info("early stop: no val improvement for %d epochs", bad)
@@ -348,6 +383,10 @@ def parser() -> argparse.ArgumentParser:
                     help="average the weights of the epochs after this fraction of the run "
                          "(0: off; a --resume starts the average afresh); with --final the "
                          "average is the model")
+    ap.add_argument("--speaker-adversary", type=float, default=0.0,
+                    help="domain-adversarial training: a speaker head behind a gradient "
+                         "reversal whose strength ramps up to this value (0: off); the "
+                         "saved model has no such head")
     ap.add_argument("--val-actors", type=int, nargs="+", default=None, metavar="A",
                     help="RAVDESS validation actors among 1-18 (default 15-18): a fold of a "
                          "k-fold comparison; the others of 1-18 train")
@@ -371,6 +410,14 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             print(f"training.speech: --val-actors: {e}", file=sys.stderr)
             return 2
+    if args.speaker_adversary > 0 and args.mixup > 0:
+        print("training.speech: --speaker-adversary and --mixup: a mixed window has no one "
+              "speaker; use one or the other", file=sys.stderr)
+        return 2
+    if args.speaker_adversary < 0:
+        print(f"training.speech: --speaker-adversary: expected >= 0, got {args.speaker_adversary}",
+              file=sys.stderr)
+        return 2
     train(args)
     return 0
 
