@@ -251,16 +251,14 @@ def train(args: argparse.Namespace) -> Path:
     sched = keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * max(
         1, (len(banks) * args.per_clip) // args.batch))
     emotion_loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
-    trainer, reversal, spk = model, None, None
+    trainer, reversal, spk, loss = model, None, None, emotion_loss
     if args.speaker_adversary > 0:
         spk = speaker_ids(fit_clips)
         trainer, reversal = models.with_speaker_adversary(model, int(spk.max()) + 1)
-        trainer.compile(optimizer=keras.optimizers.Adam(sched),
-                        loss=[emotion_loss, keras.losses.SparseCategoricalCrossentropy()])
+        loss = [emotion_loss, keras.losses.SparseCategoricalCrossentropy()]
         log.info("speaker adversary: %d speakers, strength up to %g", spk.max() + 1,
                  args.speaker_adversary)
-    else:
-        model.compile(optimizer=keras.optimizers.Adam(sched), loss=emotion_loss)
+    trainer.compile(optimizer=keras.optimizers.Adam(sched), loss=loss)
     state_file, ckpt = out / "state.json", out / "checkpoint.weights.h5"
     state = {"epoch": 0, "best_uar": -1.0, "best_epoch": 0, "history": []}
     if args.resume and state_file.exists() and ckpt.exists():
@@ -290,7 +288,7 @@ def train(args: argparse.Namespace) -> Path:
                           **weights)
         else:  # two outputs: class weights as sample weights of the emotion loss
             reversal.strength.assign(adversary_strength(epoch, args.epochs, args.speaker_adversary))
-            sw = weights.get("sample_weight", np.array([cw[int(c)] for c in y], np.float32))
+            sw = np.array([cw[int(c)] for c in y], np.float32)  # no mixup with the adversary
             h = trainer.fit(x, [yo, np.repeat(spk, args.per_clip)], batch_size=args.batch,
                             epochs=1, verbose=0, shuffle=True,
                             sample_weight=[sw, np.ones(len(x), np.float32)])
