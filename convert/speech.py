@@ -11,6 +11,7 @@ speakers; the float Keras model is scored the same way for the parity check.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -59,6 +60,33 @@ def subsample(splits: dict, max_clips: int) -> dict:
     return {k: v[:: max(1, len(v) // max_clips)][:max_clips] for k, v in splits.items()}
 
 
+def move_input_bn(model, p: F.FeatureParams):
+    """(model, p) with the model's input BatchNorm moved into the features: exactly the
+    same function in float, but the int8 input tensor then carries standardised columns.
+
+    A full-integer model quantises its input with ONE scale. The raw cepstra span about
+    ±120 while most columns vary by a few units, so that scale (~0.93) rounds away much of
+    the small columns' detail; the input BatchNorm that would standardise them runs only
+    after the rounding. Here its affine map x*a + b (a = gamma/sqrt(var+eps),
+    b = beta - mean*a) becomes ``p.column_scale``/``column_offset``, applied by
+    ``features.normalise`` on the device, and the layer becomes the identity. A model
+    without an ``in_bn`` layer, or ``p`` that already has a map, comes back unchanged.
+    """
+    import keras
+
+    names = {layer.name for layer in model.layers}
+    if "in_bn" not in names or p.column_scale is not None:
+        return model, p
+    bn = model.get_layer("in_bn")
+    gamma, beta, mean, var = (np.asarray(w, np.float64) for w in bn.get_weights())
+    a = gamma / np.sqrt(var + bn.epsilon)
+    moved = keras.models.clone_model(model)
+    moved.set_weights(model.get_weights())
+    moved.get_layer("in_bn").set_weights([np.ones_like(gamma), np.zeros_like(beta),
+                                          np.zeros_like(mean), np.ones_like(var) - bn.epsilon])
+    return moved, dataclasses.replace(p, column_scale=tuple(a), column_offset=tuple(beta - mean * a))
+
+
 def representative_windows(prepared, n: int, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     pool = np.concatenate([w[v] if v.any() else w for w, v in prepared])
@@ -88,6 +116,8 @@ def convert(args: argparse.Namespace) -> dict:
     vad = VadParams()
     labels = meta["labels"]
     model = keras.models.load_model(run / "best.keras")
+    if not args.keep_input_bn:
+        model, p = move_input_bn(model, p)
     splits = subsample(by_split(load_corpora(Path(args.data), meta["corpora"])), args.max_clips)
     sig = {k: load_signals(v, p.sample_rate) for k, v in splits.items()}
 
@@ -196,6 +226,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", default="models_tflite/speech_emotion.tflite")
     ap.add_argument("--report", default="", help="folder for report.md and PNGs")
     ap.add_argument("--calibration-windows", type=int, default=400)
+    ap.add_argument("--keep-input-bn", action="store_true",
+                    help="leave the input BatchNorm in the network (the int8 input then "
+                         "quantises the raw columns; before session 6 every model did)")
     ap.add_argument("--max-clips", type=int, default=0, help="smoke runs: clips per split")
     ap.add_argument("--no-baselines", action="store_true")
     return ap

@@ -93,6 +93,35 @@ def test_feature_params_round_trip_and_reject_unknown_keys():
         F.FeatureParams(numcep=50, nfilt=40)
 
 
+def test_column_map_applies_after_normalisation_and_survives_json():
+    import json
+
+    p0 = F.FeatureParams(numcep=13, nfilt=26)
+    scale = tuple(np.linspace(0.5, 2.0, 13))
+    offset = tuple(np.linspace(-1.0, 1.0, 13))
+    p = F.FeatureParams(numcep=13, nfilt=26, column_scale=list(scale), column_offset=offset)
+    assert p.column_scale == scale and hash(p)  # lists become tuples: still cacheable
+    again = F.FeatureParams.from_dict(json.loads(json.dumps(p.to_dict())))
+    assert again == p
+    x = np.random.default_rng(1).normal(0, 5, size=(3, 200, 13)).astype(np.float32)
+    np.testing.assert_allclose(F.normalise(x, p),
+                               F.normalise(x, p0) * np.float32(scale) + np.float32(offset),
+                               rtol=1e-6)
+
+
+def test_column_map_is_checked_and_optional_in_older_manifests():
+    old = F.FeatureParams().to_dict()
+    del old["column_scale"], old["column_offset"]  # a manifest written before the map
+    assert F.FeatureParams.from_dict(old) == F.FeatureParams()
+    with pytest.raises(ValueError, match="column_scale: expected 40 finite numbers.*got 3"):
+        F.FeatureParams(column_scale=(1.0, 2.0, 3.0), column_offset=(0.0,) * 40)
+    with pytest.raises(ValueError, match="column_offset: expected 42 finite"):
+        F.FeatureParams(pitch=True, column_scale=(1.0,) * 42,
+                        column_offset=(0.0,) * 41 + (float("nan"),))
+    with pytest.raises(ValueError, match="both or neither"):
+        F.FeatureParams(column_scale=(1.0,) * 40)
+
+
 @needs_data
 def test_frame_levels_track_signal_level():
     p = F.FeatureParams()

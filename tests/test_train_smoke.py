@@ -33,6 +33,8 @@ def test_train_convert_predict_smoke(tmp_path):
     m = load_manifest(manifest_path(out))
     # the voicing and pitch columns travel through conversion to the device
     assert m.features["pitch"] is True and m.input.shape[-1] == m.features["numcep"] + 2
+    # the input BatchNorm moved into the features' per-column map
+    assert len(m.features["column_scale"]) == len(m.features["column_offset"]) == m.input.shape[-1]
     assert m.input.dtype == "int8" and m.metrics["test_int8"]["ravdess"]["n"] > 0
     assert 0.0 <= m.metrics["parity"]["window_top1_agreement"] <= 1.0
     assert set(m.metrics["baselines"]) == {"logistic_regression", "random_forest", "svm_rbf"}
@@ -42,6 +44,42 @@ def test_train_convert_predict_smoke(tmp_path):
     res = run_cli("predict", "--json", "--speech-model", str(out), str(ravdess_clip(19, "03")))
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["modality"] == "speech"
+
+
+def test_moving_the_input_batchnorm_keeps_the_function_and_refines_the_int8_input():
+    """convert.speech.move_input_bn: same float outputs on real windows; the int8 input
+    step shrinks from the raw cepstra's range to the standardised columns'."""
+    from convert.speech import move_input_bn
+    from convert.tflite import to_int8_tflite
+    from edge.audio import features as F
+    from edge.audio.sources import load_audio
+    from training.models import speech_tcn
+
+    p = F.FeatureParams(pitch=True)
+    clips = [ravdess_clip(1, e) for e in ("02", "03", "05", "06")]
+    x = np.concatenate([F.normalise(F.windows(F.mfcc(load_audio(c, p.sample_rate), p), p), p)
+                        for c in clips])
+    model = speech_tcn(p.window_frames, p.n_features, 8, widths=(8, 8, 8, 8))
+    bn = model.get_layer("in_bn")
+    gamma, beta = np.linspace(0.8, 1.2, p.n_features), np.linspace(-0.1, 0.1, p.n_features)
+    bn.set_weights([gamma, beta, x.mean(axis=(0, 1)), x.var(axis=(0, 1))])  # trained-like stats
+    moved, q = move_input_bn(model, p)
+    assert p.column_scale is None and len(q.column_scale) == p.n_features
+    y = F.normalise(F.windows(F.mfcc(load_audio(clips[0], p.sample_rate), p), p), q)
+    ref = model.predict(x[: len(y)], verbose=0)
+    np.testing.assert_allclose(moved.predict(y, verbose=0), ref, atol=2e-5)
+    assert move_input_bn(moved, q) == (moved, q)  # nothing left to move
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    def input_scale(m, reps):
+        return Interpreter(model_content=to_int8_tflite(m, reps)).get_input_details()[0][
+            "quantization"][0]
+
+    raw = input_scale(model, [w[None] for w in x[::4]])
+    std = input_scale(moved, [w[None] for w in F.normalise(
+        F.windows(F.mfcc(load_audio(clips[1], p.sample_rate), p), p), q)])
+    assert std < raw / 5, (raw, std)
 
 
 def test_mixup_and_weight_averaging_smoke(tmp_path):

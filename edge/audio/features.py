@@ -22,6 +22,9 @@ import numpy as np
 from edge.params import strict_from_dict
 
 NORMALISATIONS = ("c0rel", "cmvn", "none")
+# FeatureParams keys added after models had shipped: manifests and training runs written
+# before read with the value that reproduces what those models did.
+ADDED_LATER = {"column_scale": None, "column_offset": None}
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,27 @@ class FeatureParams:
     # (0 elsewhere), from the same frames. Scaled to the cepstra's range so one int8
     # input scale keeps their resolution.
     pitch: bool = False
+    # A per-column affine map x*scale + offset applied after ``normalisation``: the model's
+    # input BatchNorm, moved out of the network at conversion (convert.speech) so the int8
+    # input's one scale spans evenly standardised columns instead of the raw cepstra's
+    # wide range (a 16x finer input step). None: no map (training, and older models).
+    column_scale: tuple[float, ...] | None = None
+    column_offset: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
+        for name in ("column_scale", "column_offset"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            value = tuple(float(v) for v in value)
+            object.__setattr__(self, name, value)  # lists from JSON -> hashable tuples
+            if len(value) != self.n_features or not all(map(math.isfinite, value)):
+                raise ValueError(
+                    f"{name}: expected {self.n_features} finite numbers (one per column), "
+                    f"got {len(value)}"
+                )
+        if (self.column_scale is None) != (self.column_offset is None):
+            raise ValueError("column_scale/column_offset: expected both or neither")
         if self.sample_rate <= 0:
             raise ValueError(f"sample_rate: expected a positive integer, got {self.sample_rate}")
         if not 0 < self.winstep <= self.winlen:
@@ -108,11 +130,14 @@ class FeatureParams:
         return max(1, _round_half_up(self.hop_s / self.winstep))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        for name in ("column_scale", "column_offset"):
+            d[name] = None if d[name] is None else list(d[name])
+        return d
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "feature parameters") -> FeatureParams:
-        return strict_from_dict(cls, data, where)
+        return strict_from_dict(cls, {**ADDED_LATER, **data}, where)
 
 
 def _round_half_up(x: float) -> int:
@@ -350,13 +375,18 @@ def windows(feats: np.ndarray, p: FeatureParams) -> np.ndarray:
 
 
 def normalise(win: np.ndarray, p: FeatureParams) -> np.ndarray:
-    """Per-window normalisation as the model was trained with; works on (..., T, C)."""
+    """Per-window normalisation as the model was trained with, then the per-column map
+    when ``p`` has one; works on (..., T, C)."""
     if p.normalisation == "none":
-        return win.astype(np.float32, copy=False)
-    if p.normalisation == "c0rel":
+        out = win.astype(np.float32, copy=False)
+    elif p.normalisation == "c0rel":
         out = win.astype(np.float32, copy=True)
         out[..., 0] -= np.percentile(out[..., 0], 90, axis=-1)[..., None]
+    else:
+        mean = win.mean(axis=-2, keepdims=True)
+        std = win.std(axis=-2, keepdims=True)
+        out = ((win - mean) / (std + 1e-5)).astype(np.float32)
+    if p.column_scale is None:
         return out
-    mean = win.mean(axis=-2, keepdims=True)
-    std = win.std(axis=-2, keepdims=True)
-    return ((win - mean) / (std + 1e-5)).astype(np.float32)
+    scale = np.asarray(p.column_scale, np.float32)
+    return out * scale + np.asarray(p.column_offset, np.float32)
