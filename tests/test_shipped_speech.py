@@ -30,6 +30,7 @@ def test_shipped_model_accuracy_on_test_split():
         assert got[corpus]["uar"] == pytest.approx(want["uar"], abs=0.005), corpus
         assert got[corpus]["accuracy"] == pytest.approx(want["accuracy"], abs=0.005), corpus
     # 8 classes: chance is 0.125 UAR; the model must be far above it on new speakers.
-    assert got["ravdess"]["uar"] >= 0.45
-    drop = manifest.metrics["parity"]["accuracy_delta_float_minus_int8"]["ravdess"]
-    assert drop <= 0.01
+    assert got["ravdess"]["uar"] >= 0.60
+    # the int8 bound, on both corpora
+    for corpus, drop in manifest.metrics["parity"]["accuracy_delta_float_minus_int8"].items():
+        assert drop <= 0.01, corpus
