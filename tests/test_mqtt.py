@@ -193,7 +193,11 @@ def test_a_thousand_malformed_commands_are_each_answered(broker, tmp_path):
     assert all(e["ok"] is False and e["error"] for e in errors)
     assert sum("payload too large" in e["error"] for e in errors) == 100
     assert sum("nested too deeply" in e["error"] for e in errors) == 100
-    assert sum("needs a target" in e["error"] for e in errors) == 100
+    # set_policy goes to the recommender's bounded queue: on a loaded machine some are
+    # answered "busy" instead (still an answer, and the daemon stays up)
+    needs = sum("needs a target" in e["error"] for e in errors)
+    busy = sum(e["error"].endswith("busy: too many commands queued; try again") for e in errors)
+    assert needs + busy == 100 and needs > 0, (needs, busy)
     assert ok["ok"] is True and ok["id"] == "after"
     assert ok["result"]["sources"]["audio"]["state"] == "running"
     assert MAX_PAYLOAD == 4096
