@@ -258,7 +258,9 @@ def train(args: argparse.Namespace) -> Path:
         loss = [emotion_loss, keras.losses.SparseCategoricalCrossentropy()]
         log.info("speaker adversary: %d speakers, strength up to %g", spk.max() + 1,
                  args.speaker_adversary)
-    trainer.compile(optimizer=keras.optimizers.Adam(sched), loss=loss)
+    opt = (keras.optimizers.AdamW(sched, weight_decay=args.weight_decay)
+           if args.weight_decay > 0 else keras.optimizers.Adam(sched))
+    trainer.compile(optimizer=opt, loss=loss)
     state_file, ckpt = out / "state.json", out / "checkpoint.weights.h5"
     state = {"epoch": 0, "best_uar": -1.0, "best_epoch": 0, "history": []}
     if args.resume and state_file.exists() and ckpt.exists():
@@ -365,6 +367,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--patience", type=int, default=15)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.0,
+                    help="decoupled weight decay (AdamW); 0: plain Adam, as the shipped model")
     ap.add_argument("--per-clip", type=int, default=3, help="random windows per clip per epoch")
     ap.add_argument("--versions", type=int, default=6, help="augmented copies per clip")
     ap.add_argument("--arch", choices=["tcn", "cnn2d"], default="tcn")
