@@ -212,9 +212,10 @@ def test_speaker_adversary_smoke_and_ramp(tmp_path):
     run = tmp_path / "run"
     rc = train_main(["--data", str(DATA), "--out", str(run), "--epochs", "2", "--max-clips", "12",
                      "--versions", "1", "--per-clip", "2", "--widths", "8", "8", "8", "8",
-                     "--threads", "2", "--speaker-adversary", "0.3"])
+                     "--threads", "2", "--speaker-adversary", "0.3", "--weight-decay", "0.05"])
     assert rc == 0
     meta = json.loads((run / "train_meta.json").read_text())
+    assert meta["args"]["weight_decay"] == 0.05
     assert [h["adversary_strength"] for h in meta["history"]] == [0.0, round(ramp[25], 4)]
     assert all(h["speaker_loss"] > 0 for h in meta["history"])
     import keras  # the saved model is the plain emotion net, without the speaker head
@@ -228,3 +229,14 @@ def test_speaker_adversary_smoke_and_ramp(tmp_path):
     ids = speaker_ids([Clip(tmp_path, "sad", "a", "ravdess"), Clip(tmp_path, "sad", "a", "emodb"),
                        Clip(tmp_path, "sad", "a", "ravdess")])
     assert ids.tolist() == [1, 0, 1]
+
+
+def test_weight_decay_chooses_adamw_and_zero_keeps_adam():
+    import keras
+
+    from training.speech import optimizer
+
+    wd = optimizer(1e-3, 0.05)
+    assert isinstance(wd, keras.optimizers.AdamW) and wd.weight_decay == 0.05
+    plain = optimizer(1e-3)
+    assert type(plain) is keras.optimizers.Adam and not plain.weight_decay

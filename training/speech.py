@@ -205,6 +205,15 @@ def class_weights(y: np.ndarray, n: int) -> dict[int, float]:
     return {i: float(w[i]) for i in range(n)}
 
 
+def optimizer(schedule, weight_decay: float = 0.0):
+    """Adam, or AdamW with decoupled ``weight_decay`` when it is above 0."""
+    import keras
+
+    if weight_decay > 0:
+        return keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
+    return keras.optimizers.Adam(schedule)
+
+
 def load_signals(clips: list[Clip], sr: int) -> list[np.ndarray]:
     return [load_audio(c.path, sr) for c in clips]
 
@@ -258,9 +267,7 @@ def train(args: argparse.Namespace) -> Path:
         loss = [emotion_loss, keras.losses.SparseCategoricalCrossentropy()]
         log.info("speaker adversary: %d speakers, strength up to %g", spk.max() + 1,
                  args.speaker_adversary)
-    opt = (keras.optimizers.AdamW(sched, weight_decay=args.weight_decay)
-           if args.weight_decay > 0 else keras.optimizers.Adam(sched))
-    trainer.compile(optimizer=opt, loss=loss)
+    trainer.compile(optimizer=optimizer(sched, args.weight_decay), loss=loss)
     state_file, ckpt = out / "state.json", out / "checkpoint.weights.h5"
     state = {"epoch": 0, "best_uar": -1.0, "best_epoch": 0, "history": []}
     if args.resume and state_file.exists() and ckpt.exists():
