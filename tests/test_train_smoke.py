@@ -141,6 +141,20 @@ def test_validation_actors_move_within_1_to_18_only():
             check_val_actors(bad)
 
 
+def test_train_actors_keep_the_lowest_numbered_ravdess_actors_only():
+    from training.datasets import by_split, check_val_actors, first_ravdess_actors, load_corpora
+
+    train = by_split(load_corpora(DATA, ["ravdess", "emodb"]), check_val_actors([1, 2, 3]))["train"]
+    kept = first_ravdess_actors(train, 6)
+    assert {c.speaker for c in kept if c.corpus == "ravdess"} == {
+        f"ravdess-{a:02d}" for a in range(4, 10)}
+    emodb = [c for c in train if c.corpus == "emodb"]
+    assert emodb and [c for c in kept if c.corpus == "emodb"] == emodb
+    for bad in (0, 16):
+        with pytest.raises(ValueError, match="expected 1 to 15 RAVDESS training actors"):
+            first_ravdess_actors(train, bad)
+
+
 def test_kfold_runs_each_fold_once_and_summarises(tmp_path):
     from training.kfold import FOLDS, main, summary
 

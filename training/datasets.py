@@ -151,6 +151,17 @@ def by_split(clips: Iterable[Clip], ravdess_val: frozenset[int] = RAVDESS_VAL
     return out
 
 
+def first_ravdess_actors(clips: Iterable[Clip], n: int) -> list[Clip]:
+    """``clips`` with only the ``n`` lowest-numbered RAVDESS actors among them (the other
+    corpora untouched): a learning curve over the number of training speakers."""
+    clips = list(clips)
+    actors = sorted({c.speaker for c in clips if c.corpus == "ravdess"})
+    if not 1 <= n <= len(actors):
+        raise ValueError(f"expected 1 to {len(actors)} RAVDESS training actors, got {n}")
+    keep = set(actors[:n])
+    return [c for c in clips if c.corpus != "ravdess" or c.speaker in keep]
+
+
 def load_corpora(data_dir: Path, corpora: Iterable[str]) -> list[Clip]:
     data_dir = Path(data_dir)
     clips: list[Clip] = []

@@ -28,7 +28,14 @@ from edge.audio.sources import load_audio
 from edge.audio.speech import aggregate, prepare_clip
 from edge.audio.vad import VadParams, is_voiced
 from edge.labels import VOCABULARY
-from training.datasets import RAVDESS_VAL, Clip, by_split, check_val_actors, load_corpora
+from training.datasets import (
+    RAVDESS_VAL,
+    Clip,
+    by_split,
+    check_val_actors,
+    first_ravdess_actors,
+    load_corpora,
+)
 from training.metrics import summary
 from training.swa import WeightAverage, refresh_batchnorm
 
@@ -238,6 +245,11 @@ def train(args: argparse.Namespace) -> Path:
     clips = load_corpora(Path(args.data), args.corpora)
     val_actors = check_val_actors(args.val_actors) if args.val_actors else RAVDESS_VAL
     splits = by_split(clips, val_actors)
+    if args.train_actors:
+        try:
+            splits["train"] = first_ravdess_actors(splits["train"], args.train_actors)
+        except ValueError as e:
+            raise SystemExit(f"training.speech: --train-actors: {e}") from None
     if args.max_clips:
         for k in splits:
             splits[k] = splits[k][:: max(1, len(splits[k]) // args.max_clips)][: args.max_clips]
@@ -399,6 +411,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--val-actors", type=int, nargs="+", default=None, metavar="A",
                     help="RAVDESS validation actors among 1-18 (default 15-18): a fold of a "
                          "k-fold comparison; the others of 1-18 train")
+    ap.add_argument("--train-actors", type=int, default=0, metavar="N",
+                    help="train on only the N lowest-numbered RAVDESS training actors "
+                         "(a learning curve over speakers); 0: all")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--max-clips", type=int, default=0, help="smoke runs: clips per split")
@@ -419,6 +434,10 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             print(f"training.speech: --val-actors: {e}", file=sys.stderr)
             return 2
+    if args.train_actors < 0:
+        print(f"training.speech: --train-actors: expected >= 0, got {args.train_actors}",
+              file=sys.stderr)
+        return 2
     if args.speaker_adversary > 0 and args.mixup > 0:
         print("training.speech: --speaker-adversary and --mixup: a mixed window has no one "
               "speaker; use one or the other", file=sys.stderr)
