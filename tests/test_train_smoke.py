@@ -254,3 +254,13 @@ def test_weight_decay_chooses_adamw_and_zero_keeps_adam():
     assert isinstance(wd, keras.optimizers.AdamW) and wd.weight_decay == 0.05
     plain = optimizer(1e-3)
     assert type(plain) is keras.optimizers.Adam and not plain.weight_decay
+
+
+def test_speed_range_sets_the_augmented_copies_speed():
+    from training.speech import augment
+
+    x = np.sin(np.arange(16000) * 0.05).astype(np.float32) * 0.5
+    rng = np.random.default_rng(0)
+    assert len(augment(x, rng, (1.25, 1.25))) == 12800
+    assert len(augment(x, rng, (0.8, 0.8))) == 20000
+    assert 14545 <= len(augment(x, rng)) <= 17778  # the default 0.9-1.1

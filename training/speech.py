@@ -67,8 +67,9 @@ def add_noise(x: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndar
     return x + noise * np.sqrt(ps / pn / 10 ** (snr_db / 10))
 
 
-def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    y = speed(x, rng.uniform(0.9, 1.1))
+def augment(x: np.ndarray, rng: np.random.Generator,
+            speed_range: tuple[float, float] = (0.9, 1.1)) -> np.ndarray:
+    y = speed(x, rng.uniform(*speed_range))
     y = y * 10 ** (rng.uniform(-6, 6) / 20)
     if rng.random() < 0.7:
         y = add_noise(y, rng.uniform(10, 40), rng)
@@ -78,10 +79,11 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_bank(x: np.ndarray, label: int, p: F.FeatureParams, vad: VadParams,
-              versions: int, rng: np.random.Generator) -> Bank:
+              versions: int, rng: np.random.Generator,
+              speed_range: tuple[float, float] = (0.9, 1.1)) -> Bank:
     feats, starts = [], []
     for v in range(versions):
-        y = x if v == 0 else augment(x, rng)
+        y = x if v == 0 else augment(x, rng, speed_range)
         f = F.mfcc(y, p)
         if f.shape[0] < p.window_frames:
             f = np.resize(f, (p.window_frames, f.shape[1]))
@@ -260,7 +262,7 @@ def train(args: argparse.Namespace) -> Path:
     train_sig = load_signals(fit_clips, p.sample_rate)
     val_sig = [] if args.final else load_signals(splits["val"], p.sample_rate)
     banks = [
-        make_bank(x, labels.index(c.label), p, vad, args.versions, rng)
+        make_bank(x, labels.index(c.label), p, vad, args.versions, rng, tuple(args.speed_range))
         for x, c in zip(train_sig, fit_clips)
     ]
     log.info("feature banks ready in %.1fs", time.time() - t0)
@@ -388,6 +390,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=0.0,
                     help="decoupled weight decay (AdamW); 0: plain Adam, as the shipped model")
+    ap.add_argument("--speed-range", type=float, nargs=2, default=[0.9, 1.1], metavar=("LO", "HI"),
+                    help="speed/pitch perturbation factors of the augmented copies")
     ap.add_argument("--per-clip", type=int, default=3, help="random windows per clip per epoch")
     ap.add_argument("--versions", type=int, default=6, help="augmented copies per clip")
     ap.add_argument("--arch", choices=["tcn", "cnn2d"], default="tcn")
@@ -434,6 +438,11 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             print(f"training.speech: --val-actors: {e}", file=sys.stderr)
             return 2
+    lo, hi = args.speed_range
+    if not 0.5 <= lo <= hi <= 2.0:
+        print(f"training.speech: --speed-range: expected 0.5 <= LO <= HI <= 2, got {lo} {hi}",
+              file=sys.stderr)
+        return 2
     if args.train_actors < 0:
         print(f"training.speech: --train-actors: expected >= 0, got {args.train_actors}",
               file=sys.stderr)
