@@ -205,6 +205,7 @@ def convert(args: argparse.Namespace) -> dict:
                 "parity": par,
                 "model_bytes": out.stat().st_size,
                 "baselines": baselines,
+                "target": target_check(test_q, par),
             },
         }
     )
@@ -232,6 +233,16 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-clips", type=int, default=0, help="smoke runs: clips per split")
     ap.add_argument("--no-baselines", action="store_true")
     return ap
+
+
+def target_check(test_q: dict, parity: dict) -> dict:
+    """The issue's bars, as measured: RAVDESS test UAR (int8) >= 0.70 and float - int8
+    accuracy <= 0.01 on every corpus."""
+    uar = test_q.get("ravdess", {}).get("uar")
+    drops = parity["accuracy_delta_float_minus_int8"]
+    return {"ravdess_test_uar_int8": 0.70, "int8_accuracy_drop_max": 0.01,
+            "uar_met": uar is not None and bool(uar >= 0.70),
+            "int8_drop_met": bool(all(d <= 0.01 for d in drops.values()))}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,8 +29,13 @@ def test_shipped_model_accuracy_on_test_split():
         assert got[corpus]["n"] == want["n"]
         assert got[corpus]["uar"] == pytest.approx(want["uar"], abs=0.005), corpus
         assert got[corpus]["accuracy"] == pytest.approx(want["accuracy"], abs=0.005), corpus
-    # 8 classes: chance is 0.125 UAR; the model must be far above it on new speakers.
-    assert got["ravdess"]["uar"] >= 0.60
+    # The issue's target (RAVDESS UAR >= 0.70, int8), as measured at conversion and
+    # reproduced here within the tolerance above (a clip may flip between platforms'
+    # float rounding of the features; one clip moves UAR by about 0.003).
+    target = manifest.metrics["target"]
+    assert target["uar_met"] and manifest.metrics["test_int8"]["ravdess"]["uar"] >= 0.70
+    assert got["ravdess"]["uar"] >= 0.70 - 0.005
     # the issue's int8 bound, on both corpora
+    assert target["int8_drop_met"]
     for corpus, drop in manifest.metrics["parity"]["accuracy_delta_float_minus_int8"].items():
         assert drop <= 0.01, corpus
