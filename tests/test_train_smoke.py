@@ -264,3 +264,15 @@ def test_speed_range_sets_the_augmented_copies_speed():
     assert len(augment(x, rng, (1.25, 1.25))) == 12800
     assert len(augment(x, rng, (0.8, 0.8))) == 20000
     assert 14545 <= len(augment(x, rng)) <= 17778  # the default 0.9-1.1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--speed-range", "1.2", "0.9"], "--speed-range: expected 0.5 <= LO <= HI <= 2"),
+    (["--train-actors", "-1"], "--train-actors: expected >= 0"),
+])
+def test_bad_speed_range_or_train_actors_are_refused_by_name(args, message, tmp_path, capsys):
+    from training.speech import main as train_main
+
+    assert train_main(["--data", str(DATA), "--out", str(tmp_path / "run"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -41,6 +41,9 @@ from training.swa import WeightAverage, refresh_batchnorm
 
 log = logging.getLogger("training.speech")
 
+# Speed/pitch factors of the augmented copies unless --speed-range says otherwise.
+SPEED_RANGE = (0.9, 1.1)
+
 
 @dataclass
 class Bank:
@@ -68,7 +71,7 @@ def add_noise(x: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndar
 
 
 def augment(x: np.ndarray, rng: np.random.Generator,
-            speed_range: tuple[float, float] = (0.9, 1.1)) -> np.ndarray:
+            speed_range: tuple[float, float] = SPEED_RANGE) -> np.ndarray:
     y = speed(x, rng.uniform(*speed_range))
     y = y * 10 ** (rng.uniform(-6, 6) / 20)
     if rng.random() < 0.7:
@@ -80,7 +83,7 @@ def augment(x: np.ndarray, rng: np.random.Generator,
 
 def make_bank(x: np.ndarray, label: int, p: F.FeatureParams, vad: VadParams,
               versions: int, rng: np.random.Generator,
-              speed_range: tuple[float, float] = (0.9, 1.1)) -> Bank:
+              speed_range: tuple[float, float] = SPEED_RANGE) -> Bank:
     feats, starts = [], []
     for v in range(versions):
         y = x if v == 0 else augment(x, rng, speed_range)
@@ -390,7 +393,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=0.0,
                     help="decoupled weight decay (AdamW); 0: plain Adam, as the shipped model")
-    ap.add_argument("--speed-range", type=float, nargs=2, default=[0.9, 1.1], metavar=("LO", "HI"),
+    ap.add_argument("--speed-range", type=float, nargs=2, default=list(SPEED_RANGE), metavar=("LO", "HI"),
                     help="speed/pitch perturbation factors of the augmented copies")
     ap.add_argument("--per-clip", type=int, default=3, help="random windows per clip per epoch")
     ap.add_argument("--versions", type=int, default=6, help="augmented copies per clip")
