@@ -16,6 +16,11 @@ from edge.labels import confidence, expected_va
 from edge.manifest import ModelError
 from edge.runtime import TFLiteModel
 
+# The name of a speech model's extra output for windows with nobody talking, and the
+# probability of it above which a window is not passed on (manifest gate.threshold).
+NO_SPEECH = "no_speech"
+NO_SPEECH_THRESHOLD = 0.5
+
 
 @dataclass(frozen=True)
 class SpeechResult:
@@ -43,6 +48,20 @@ def prepare_clip(
     raw = F.windows(feats, p)
     voiced = np.array([is_voiced(lv, vad) for lv in window_levels(feats, p)], dtype=bool)
     return F.normalise(raw, p), voiced
+
+
+def gate(window_probs: np.ndarray, voiced: np.ndarray, n_labels: int,
+         no_speech_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(emotion probabilities, kept) per window.  A model with one output more than its
+    ``n_labels`` emotions has a 'no speech' output (music, noise, nobody talking): a
+    window is kept when the energy gate calls it voiced and that output is below
+    ``no_speech_threshold``; the emotions are renormalised without it."""
+    window_probs = np.asarray(window_probs, np.float32)
+    if window_probs.shape[-1] == n_labels:
+        return window_probs, np.asarray(voiced, bool)
+    emo = window_probs[..., :n_labels]
+    emo = emo / np.maximum(emo.sum(axis=-1, keepdims=True), 1e-12)
+    return emo, np.asarray(voiced, bool) & (window_probs[..., n_labels] < no_speech_threshold)
 
 
 def aggregate(window_probs: np.ndarray, voiced: np.ndarray) -> np.ndarray | None:
