@@ -97,9 +97,11 @@ class TFLiteModel:
                 f"manifest {self.manifest.input.dtype}"
             )
         n_out = int(out["shape"][-1])
-        if n_out != len(self.manifest.labels):
+        if n_out != self.manifest.n_outputs:
+            extra = " and a no-speech output (field 'gate')" if self.manifest.gate else ""
             raise ModelError(
-                f"{self.path}: {n_out} outputs but manifest lists {len(self.manifest.labels)} labels"
+                f"{self.path}: {n_out} outputs but manifest lists {len(self.manifest.labels)} "
+                f"labels{extra}"
             )
         self._batch = int(shape[0])
 
@@ -108,12 +110,13 @@ class TFLiteModel:
         return tuple(self.manifest.input.shape)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities (n, n_labels) float32 for float inputs (n, *input_shape[1:])."""
+        """Output probabilities (n, manifest.n_outputs) float32 for float inputs
+        (n, *input_shape[1:])."""
         x = np.asarray(x, np.float32)
         if x.shape[1:] != self.input_shape[1:]:
             raise ValueError(f"input: expected (n, {self.input_shape[1:]}), got {x.shape}")
         if x.shape[0] == 0:
-            return np.zeros((0, len(self.manifest.labels)), np.float32)
+            return np.zeros((0, self.manifest.n_outputs), np.float32)
         if self._batch != x.shape[0]:
             self._interp.resize_tensor_input(self._in_index, [x.shape[0], *x.shape[1:]])
             self._interp.allocate_tensors()

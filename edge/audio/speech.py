@@ -104,6 +104,7 @@ class SpeechRecogniser:
         self.params = check_feature_params(model, sample_rate)
         self.vad = vad or VadParams()
         self.labels = model.manifest.labels
+        self.no_speech_threshold = float(model.manifest.gate.get("threshold", NO_SPEECH_THRESHOLD))
 
     def result(self, probs: np.ndarray | None, windows: int, voiced: int) -> SpeechResult:
         if probs is None:
@@ -113,12 +114,17 @@ class SpeechRecogniser:
         label = self.labels[int(np.argmax(probs))]
         return SpeechResult(label, pd, v, a, confidence(pd), windows, voiced)
 
+    def gate(self, probs: np.ndarray, voiced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return gate(probs, voiced, len(self.labels), self.no_speech_threshold)
+
     def classify_clip(self, signal: np.ndarray) -> SpeechResult:
         x, voiced = prepare_clip(signal, self.params, self.vad)
-        probs = self.model.predict(x[voiced]) if voiced.any() else np.zeros((0, len(self.labels)))
-        full = np.zeros((x.shape[0], len(self.labels)), np.float32)
+        n_out = self.model.manifest.n_outputs
+        probs = self.model.predict(x[voiced]) if voiced.any() else np.zeros((0, n_out))
+        full = np.zeros((x.shape[0], n_out), np.float32)
         full[voiced] = probs
-        return self.result(aggregate(full, voiced), int(x.shape[0]), int(voiced.sum()))
+        emo, kept = self.gate(full, voiced)
+        return self.result(aggregate(emo, kept), int(x.shape[0]), int(kept.sum()))
 
     def classify_window(self, feats_window: np.ndarray) -> SpeechResult:
         """One raw MFCC window (window_frames, numcep), e.g. from the streaming path."""
@@ -126,5 +132,7 @@ class SpeechRecogniser:
         levels = F.frame_levels_db(feats_window, p)
         if not is_voiced(levels, self.vad):
             return self.result(None, 1, 0)
-        probs = self.model.predict(F.normalise(feats_window[None], p))[0]
-        return self.result(probs, 1, 1)
+        emo, kept = self.gate(self.model.predict(F.normalise(feats_window[None], p)), np.ones(1, bool))
+        if not kept[0]:  # music or noise, nobody talking
+            return self.result(None, 1, 0)
+        return self.result(emo[0], 1, 1)
