@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                     "gates": {}}
     report["gates"]["energy"] = {
         "kept_clean": float(np.mean(np.concatenate(ref))),
-        "kept_room_noise15": float(np.mean(np.concatenate([e[r] for e, r in zip(energy["room_noise15"], ref)]))),
+        "kept_room_noise15": float(np.mean(np.concatenate(
+            [e[r] for e, r in zip(energy["room_noise15"], ref)]))),
         "music_passed": float(np.mean(np.concatenate(energy["music_only"]))),
     }
     for name, fn in GATES.items():
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             audio_s += sum(len(x) for x in xs) / SR
         ms_per_half_s = (time.perf_counter() - t0) / audio_s * 500
         for thr in (0.3, 0.5, 0.7):
-            def dec(k, i, thr=thr):
+            def dec(k, i, thr=thr, frames=frames):
                 fp, fs = frames[k][i]
                 return window_decisions(fp, fs, len(energy[k][i]), p, len(sets[k][i]), thr, args.min_speech)
 

@@ -76,3 +76,79 @@ def simulate(condition: str, signals: list[np.ndarray], seed: int,
         peak = float(np.max(np.abs(y))) if len(y) else 0.0
         out.append((y * (0.99 / peak) if peak > 0.99 else y).astype(np.float32))
     return Condition(condition, out, rooms)
+
+
+# ---------------------------------------------------------------- scoring
+def room_metrics(predict, clips, signals, music: list[np.ndarray], seed: int, p, vad, labels) -> dict:
+    """What the device makes of the RAVDESS clips among ``clips`` clean, in
+    ``room_noise15`` and in ``room_music10``, and of ``music`` alone in rooms: UAR per
+    condition, the share of clean speech windows kept (of those the energy gate passes on
+    the clean clip) clean and in the noisy room, and the share of music-only windows passed."""
+    from edge.audio.speech import gate
+    from training.speech import clip_probs, clip_windows, gate_rates, score_clips, window_outputs
+
+    idx = [i for i, c in enumerate(clips) if c.corpus == "ravdess"]
+    rav, sig = [clips[i] for i in idx], [signals[i] for i in idx]
+    clean = clip_windows(sig, p, vad)
+    out: dict = {"clips": len(rav), "seed": seed, "music_clips": len(music)}
+    out["clean_uar"] = score_clips(clip_probs(predict, clean, len(labels)), rav, labels)["ravdess"]["uar"]
+    kept_clean = gate_rates(predict, clean, len(labels))
+    out["speech_windows_kept_clean"] = kept_clean["passed"] / max(kept_clean["energy_gate_passed"], 1e-9)
+    for cond in CONDITIONS:
+        sim = simulate(cond, sig, seed, music or None)
+        prep = clip_windows(sim.signals, p, vad)
+        res = score_clips(clip_probs(predict, prep, len(labels)), rav, labels)["ravdess"]
+        out[f"{cond}_uar"] = res["uar"]
+        out[f"{cond}_accuracy"] = res["accuracy"]
+        out[f"{cond}_no_guess"] = res["no_guess"]
+        if cond == "room_noise15":  # the clean clip's speech windows, kept in the room?
+            kept = ref = 0
+            for (_, v_clean), (_, v_room), probs in zip(clean, prep, window_outputs(predict, prep)):
+                _, k = gate(probs, v_room, len(labels), _threshold())
+                kept, ref = kept + int((k & v_clean).sum()), ref + int(v_clean.sum())
+            out["speech_windows_kept_room_noise15"] = kept / max(ref, 1)
+    if music:
+        sim = simulate("music_only", music, seed, music)
+        g = gate_rates(predict, clip_windows(sim.signals, p, vad), len(labels))
+        out["music_windows_passed"] = g["passed"]
+        out["music_windows_passed_energy_gate"] = g["energy_gate_passed"]
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+def _threshold() -> float:
+    from edge.audio.speech import NO_SPEECH_THRESHOLD
+
+    return NO_SPEECH_THRESHOLD
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Score a converted model in the rooms: ``python -m training.room_eval --model M.tflite
+    --split val`` (choosing) or ``--split test`` (once, at conversion)."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from edge.audio import features as F
+    from edge.audio.vad import VadParams
+    from edge.runtime import load_model
+    from training.datasets import by_split, fourq_split, load_corpora, read_4q
+    from training.speech import load_signals
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--split", choices=["val", "test"], default="val")
+    args = ap.parse_args(argv)
+    model = load_model(Path(args.model), "speech")
+    p = F.FeatureParams.from_dict(model.manifest.features)
+    clips = by_split(load_corpora(Path(args.data), ["ravdess"]))[args.split]
+    music = [c for c in read_4q(Path(args.data) / "music" / "4q") if fourq_split(c.artist) == args.split]
+    seed = VAL_SEED if args.split == "val" else TEST_SEED
+    res = room_metrics(model.predict, clips, load_signals(clips, p.sample_rate),
+                       load_signals(music, p.sample_rate), seed, p, VadParams(), list(model.manifest.labels))
+    print(json.dumps({"model": args.model, "split": args.split, **res}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
