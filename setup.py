@@ -4,9 +4,9 @@ ships its models), so ``pip install`` from any folder finds them. ``training/`` 
 ``convert/`` run from a checkout (``python -m training.speech``) and stay out of the wheel.
 Everything else is in pyproject.toml."""
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 setup(
-    packages=[*find_packages(include=["edge", "edge.*"]), "edge.models"],
+    packages=[*find_namespace_packages(include=["edge", "edge.*"]), "edge.models"],
     package_dir={"edge.models": "models_tflite"},
 )
