@@ -99,7 +99,7 @@ fi
 
 echo "== edge-cli doctor"
 if [ "$USER_NAME" != root ] && command -v runuser >/dev/null 2>&1; then
-  runuser -u "$USER_NAME" -- "$EDGE_CLI" doctor --config "$CONFIG" || true
+  runuser -u "$USER_NAME" -- env MOODEDGE_STATE_DIR=/var/lib/moodedge "$EDGE_CLI" doctor --config "$CONFIG" || true
 else
   "$EDGE_CLI" doctor --config "$CONFIG" || true
 fi

@@ -186,3 +186,13 @@ def test_disabled_devices_are_warnings(tmp_path):
 def test_no_systemd_is_a_warning(tmp_path):
     r = doctor.probe_service(ctx(tmp_path))
     assert r.status == "warn" and "install.sh" in r.advice
+
+
+def test_without_config_it_points_at_the_service_config(tmp_path, monkeypatch):
+    service_config = tmp_path / "config.toml"
+    monkeypatch.setattr(doctor, "SERVICE_CONFIG", service_config)
+    first, cfg = doctor.check_config(None, {})
+    assert first.status == "pass" and "built-in defaults" in first.message
+    service_config.write_text("")
+    first, cfg = doctor.check_config(None, {})
+    assert first.status == "warn" and f"--config {service_config}" in first.advice
