@@ -196,10 +196,23 @@ def probe_microphone(ctx: Context) -> StepResult:
         return _result("microphone", FAIL, f"{name!r}: cannot record at {rate} Hz: {exc}",
                        "close other programs recording from it (or stop the service: sudo "
                        "systemctl stop moodedge); check it with `arecord -l`", inputs=inputs)
-    rms = float((block.astype("float64") ** 2).mean()) ** 0.5
-    level = 20 * math.log10(max(rms, 1e-10))
+    level = level_dbfs(block)
+    if level is None:
+        return _result("microphone", WARN, f"{name!r} records at {rate} Hz, but the samples are "
+                       "not numbers (NaN/inf)", "try another input (audio.device)",
+                       inputs=inputs, device=name)
     return _result("microphone", PASS, f"{name!r} records at {rate} Hz (level {level:.0f} dBFS); "
                    f"inputs: {', '.join(map(repr, inputs))}", inputs=inputs, device=name)
+
+
+def level_dbfs(block) -> float | None:
+    """RMS level of float samples in dBFS (floor -200); None if any sample is not finite."""
+    import numpy as np
+
+    x = np.asarray(block, np.float64)
+    if not np.isfinite(x).all():
+        return None
+    return 20 * math.log10(max(float(np.sqrt((x * x).mean())) if x.size else 0.0, 1e-10))
 
 
 def _speech_sample_rate(ctx: Context) -> int:

@@ -196,3 +196,16 @@ def test_without_config_it_points_at_the_service_config(tmp_path, monkeypatch):
     service_config.write_text("")
     first, cfg = doctor.check_config(None, {})
     assert first.status == "warn" and f"--config {service_config}" in first.advice
+
+
+def test_microphone_level_of_real_and_broken_samples():
+    """A device that hands over NaN (seen with ALSA's null device) is not a level of 'nan'."""
+    import numpy as np
+    import soundfile as sf
+
+    from edge.demo import MEDIA_DIR
+
+    speech, _ = sf.read(sorted(MEDIA_DIR.glob("*.flac"))[0], dtype="float32")
+    assert -40 < doctor.level_dbfs(speech) < -3
+    assert doctor.level_dbfs(np.zeros(1600, np.float32)) == -200
+    assert doctor.level_dbfs(np.full(1600, np.nan, np.float32)) is None
