@@ -243,3 +243,35 @@ def test_install_sh_into_a_prefix_then_upgrade_keeps_the_config(tmp_path):
     found = doctor_models(edge_cli, config, tmp_path)
     assert [c["status"] for c in found.values()] == ["pass", "pass"]
     assert not (src / "build").exists()  # no stale build/ left in the checkout
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runuser") is None,
+                    reason="needs root to run the script as another user")
+def test_install_sh_as_a_user_asks_sudo_or_says_to_be_root():
+    """As a user: it hands itself to sudo, with the MOODEDGE_* settings; with no sudo on
+    PATH it says to run it as root. (A stand-in `sudo` records how it was called.)"""
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="moodedge-sudo-"))
+    try:
+        os.chmod(d, 0o755)
+        script = shutil.copy2(ROOT / "systemd" / "install.sh", d / "install.sh")
+        bin_dir = d / "bin"
+        bin_dir.mkdir()
+        (bin_dir / "sudo").write_text('#!/bin/sh\necho "sudo $*"\n')
+        os.chmod(bin_dir / "sudo", 0o755)
+        as_user = ["runuser", "-u", "nobody", "--", "env", "-i", "MOODEDGE_PREFIX=/tmp/p",
+                   "MOODEDGE_SKIP=apt user"]
+        res = run([*as_user, f"PATH={bin_dir}:/usr/bin:/bin", "bash", script], cwd=d)
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.strip() in (
+            f"sudo --preserve-env=MOODEDGE_PREFIX,MOODEDGE_SKIP -- {script}",
+            f"sudo --preserve-env=MOODEDGE_SKIP,MOODEDGE_PREFIX -- {script}")
+        no_sudo = d / "nosudo"
+        no_sudo.mkdir()
+        for tool in ("id", "env", "sed", "paste", "dirname"):
+            os.symlink(shutil.which(tool), no_sudo / tool)
+        res = run([*as_user, f"PATH={no_sudo}", shutil.which("bash"), script], cwd=d)
+        assert res.returncode == 1 and "run as root (no sudo here)" in res.stderr, res.stderr
+    finally:
+        shutil.rmtree(d)
