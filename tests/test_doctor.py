@@ -4,9 +4,12 @@ camera index no machine has), so the FAILs do not depend on this machine's hardw
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import shutil
 import socket
+import subprocess
 import threading
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from test_daemon_support import (  # noqa: F401 - broker_fixture provides "broke
 
 from edge import doctor
 from edge.calibrate import Calibration, save_calibration
-from edge.demo.broker import free_port
+from edge.demo.broker import Broker, free_port
 from edge.runtime import SHIPPED_MODELS
 
 NAMES = ["config", *(name for name, _ in doctor.PROBES)]
@@ -209,3 +212,27 @@ def test_microphone_level_of_real_and_broken_samples():
     assert -40 < doctor.level_dbfs(speech) < -3
     assert doctor.level_dbfs(np.zeros(1600, np.float32)) == -200
     assert doctor.level_dbfs(np.full(1600, np.nan, np.float32)) is None
+
+
+@needs_mosquitto
+@pytest.mark.skipif(shutil.which("mosquitto_passwd") is None, reason="no mosquitto_passwd")
+def test_the_broker_is_tried_with_the_configured_credentials(tmp_path):
+    b = Broker()
+    passwd = b.dir / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "moodedge", "s3cret"],
+                   check=True, capture_output=True)
+    (b.dir / "mosquitto.conf").write_text(  # user: as root, keep the rights to read passwd
+        f"listener {b.port} 127.0.0.1\nallow_anonymous false\npassword_file {passwd}\n"
+        f"persistence false\nuser {getpass.getuser()}\n")
+    secret = tmp_path / "mqtt-password"
+    config = no_hardware_config(tmp_path, b.port, mqtt={"username": "moodedge",
+                                                        "password_file": str(secret)})
+    with b:
+        got = {}
+        for password in ("s3cret", "wrong"):
+            secret.write_text(password + "\n")
+            got[password] = doctor.probe_broker(ctx(tmp_path, config))
+    assert got["s3cret"].status == "pass", got["s3cret"]
+    assert got["s3cret"].message == f"127.0.0.1:{b.port}: connected as 'moodedge' and disconnected"
+    assert got["wrong"].status == "fail" and "refused as 'moodedge'" in got["wrong"].message
+    assert "mqtt.username" in got["wrong"].advice, got["wrong"]
