@@ -161,6 +161,26 @@ def load_model(model_path: Path, modality: str | None = None,
     return TFLiteModel(model_path, manifest, module)
 
 
+SHIPPED_MODELS = {"speech": "speech_emotion.tflite", "face": "face_expression.tflite"}
+
+
 def default_models_dir() -> Path:
-    """``models_tflite/`` of this checkout (the shipped models)."""
-    return Path(__file__).resolve().parent.parent / "models_tflite"
+    """Where the shipped models are, from any working directory: ``edge/models/`` in an
+    installed package (the wheel carries the repository's ``models_tflite/`` there, see
+    setup.py), else ``models_tflite/`` beside ``edge/`` (a checkout, editable or on
+    ``sys.path``)."""
+    here = Path(__file__).resolve().parent
+    candidates = (here / "models", here.parent / "models_tflite")
+    return next((d for d in candidates if d.is_dir()), candidates[0])
+
+
+def resolve_model_path(modality: str, explicit: Path | str | None = None) -> Path:
+    """``explicit`` (a config key or a command-line flag) if given, else the shipped model
+    for ``modality`` ("speech" or "face"). Loading it (:func:`load_model`) says what is
+    wrong with either."""
+    if explicit:
+        return Path(explicit)
+    try:
+        return default_models_dir() / SHIPPED_MODELS[modality]
+    except KeyError:
+        raise ModelError(f"modality {modality!r}: expected one of {sorted(SHIPPED_MODELS)}") from None
