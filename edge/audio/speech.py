@@ -104,7 +104,7 @@ class SpeechRecogniser:
         self.params = check_feature_params(model, sample_rate)
         self.vad = vad or VadParams()
         self.labels = model.manifest.labels
-        self.no_speech_threshold = float(model.manifest.gate.get("threshold", NO_SPEECH_THRESHOLD))
+        self.last_no_speech = np.zeros(0, np.float32)
 
     def result(self, probs: np.ndarray | None, windows: int, voiced: int) -> SpeechResult:
         if probs is None:
@@ -114,17 +114,37 @@ class SpeechRecogniser:
         label = self.labels[int(np.argmax(probs))]
         return SpeechResult(label, pd, v, a, confidence(pd), windows, voiced)
 
+    @property
+    def no_speech_threshold(self) -> float:
+        """The calibrated threshold (``vad.no_speech_threshold``), else the manifest's."""
+        if self.vad.no_speech_threshold is not None:
+            return self.vad.no_speech_threshold
+        return float(self.model.manifest.gate.get("threshold", NO_SPEECH_THRESHOLD))
+
     def gate(self, probs: np.ndarray, voiced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return gate(probs, voiced, len(self.labels), self.no_speech_threshold)
 
-    def classify_clip(self, signal: np.ndarray) -> SpeechResult:
+    def clip_windows(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(emotion probabilities, kept, voiced) for every window of a clip: ``voiced`` by
+        the energy gate (only those windows are run), ``kept`` by the whole gate."""
         x, voiced = prepare_clip(signal, self.params, self.vad)
         n_out = self.model.manifest.n_outputs
-        probs = self.model.predict(x[voiced]) if voiced.any() else np.zeros((0, n_out))
         full = np.zeros((x.shape[0], n_out), np.float32)
-        full[voiced] = probs
+        if voiced.any():
+            full[voiced] = self.model.predict(x[voiced])
+        self.last_no_speech = full[voiced, -1] if n_out > len(self.labels) else np.zeros(0, np.float32)
         emo, kept = self.gate(full, voiced)
-        return self.result(aggregate(emo, kept), int(x.shape[0]), int(kept.sum()))
+        return emo, kept, voiced
+
+    def no_speech_probs(self, signal: np.ndarray) -> np.ndarray:
+        """P(no speech) of the clip's energy-voiced windows (empty for a model without the
+        output): what ``edge-cli calibrate`` sets the threshold from."""
+        self.clip_windows(signal)
+        return self.last_no_speech
+
+    def classify_clip(self, signal: np.ndarray) -> SpeechResult:
+        emo, kept, voiced = self.clip_windows(signal)
+        return self.result(aggregate(emo, kept), int(len(kept)), int(kept.sum()))
 
     def classify_window(self, feats_window: np.ndarray) -> SpeechResult:
         """One raw MFCC window (window_frames, numcep), e.g. from the streaming path."""
