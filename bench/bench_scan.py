@@ -2,7 +2,7 @@
 
     python bench/bench_scan.py [--data ../shared/data/music/4q] [--repeats 3] [--workers 2]
 
-Each repeat scans the 511 training-artist clips (symlinked into a temporary folder) into
+Each repeat scans the 511 training-artist clips (``--split``) (symlinked into a temporary folder) into
 an empty catalogue in a fresh process (``edge-cli library scan``), measuring wall time,
 tracks/s and the process's peak RSS, and checks that no TensorFlow/Keras/SciPy module was
 imported; then times a rescan of the unchanged folder (per 1,000 files).  On the last
@@ -84,14 +84,17 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "music" / "4q")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--split", choices=("train", "val", "test"), default="train",
+                    help="which artists' clips to scan (the issue's figures: train; test shows "
+                         "the match check on clips the model never saw)")
     args = ap.parse_args()
     from training.datasets import fourq_split, read_4q
 
-    clips = [c for c in read_4q(args.data) if fourq_split(c.artist) == "train"]
+    clips = [c for c in read_4q(args.data) if fourq_split(c.artist) == args.split]
     label_of = {c.path.name: c.quadrant for c in clips}
     runs, rescans = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "train"
+        folder = Path(tmp) / args.split
         folder.mkdir()
         for c in clips:
             (folder / c.path.name).symlink_to(c.path)
@@ -105,7 +108,7 @@ def main() -> int:
         checks = recommend_checks(db, label_of)
     walls = [r["wall_s"] for r in runs]
     print(json.dumps({
-        "clips": len(clips), "workers": args.workers, "repeats": args.repeats,
+        "split": args.split, "clips": len(clips), "workers": args.workers, "repeats": args.repeats,
         "scan": {"wall_s_median": statistics.median(walls),
                  "tracks_per_s_median": len(clips) / statistics.median(walls),
                  "peak_rss_mb_median": statistics.median(r["peak_rss_mb"] for r in runs),

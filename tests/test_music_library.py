@@ -253,3 +253,23 @@ def test_deezer_lexicon_scale(tmp_path):
     with Catalog(":memory:") as cat:
         assert import_lexicon(cat, lex, "deezer") == 1
         assert cat.db.execute("SELECT valence, arousal FROM lexicon").fetchone() == (0.25, -1.0)
+
+
+LIGHT = """
+import sys
+from edge.cli import main
+rc = main(['library', 'scan', sys.argv[1], '--db', sys.argv[2]])
+heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'scipy', 'sklearn'))
+print('HEAVY', heavy)
+sys.exit(rc)
+"""
+
+
+def test_scan_does_not_import_tensorflow(music, tmp_path):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", LIGHT, str(music / "opus"), str(tmp_path / "c.sqlite")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "scanned 2," in res.stdout and "HEAVY []" in res.stdout

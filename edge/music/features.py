@@ -55,15 +55,14 @@ class MusicFeatureParams:
     column_offset: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("column_scale", "column_offset"):
-            value = getattr(self, name)
-            if value is not None:
-                value = tuple(float(v) for v in value)
-                object.__setattr__(self, name, value)
-                if len(value) != n_features(self):
-                    raise ValueError(f"{name}: expected {n_features(self)} numbers, got {len(value)}")
-        if (self.column_scale is None) != (self.column_offset is None):
+        cols = [getattr(self, k) for k in ("column_scale", "column_offset")]
+        if (cols[0] is None) != (cols[1] is None):
             raise ValueError("column_scale/column_offset: expected both or neither")
+        if cols[0] is not None:
+            object.__setattr__(self, "column_scale", tuple(map(float, cols[0])))
+            object.__setattr__(self, "column_offset", tuple(map(float, cols[1])))
+            if not len(self.column_scale) == len(self.column_offset) == n_features(self):
+                raise ValueError(f"column_scale/column_offset: expected {n_features(self)} numbers each")
         if not 0 < self.min_s <= self.excerpt_s:
             raise ValueError(f"min_s/excerpt_s: expected 0 < min_s <= excerpt_s, got "
                              f"{self.min_s}/{self.excerpt_s}")
@@ -75,10 +74,7 @@ class MusicFeatureParams:
                                nfft=self.mfcc_nfft, highfreq=self.sample_rate / 2)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        for name in ("column_scale", "column_offset"):
-            d[name] = None if d[name] is None else list(d[name])
-        return d
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "music feature parameters") -> MusicFeatureParams:
