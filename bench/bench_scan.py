@@ -33,8 +33,9 @@ t0 = time.perf_counter()
 rc = main(sys.argv[1:])
 wall = time.perf_counter() - t0
 heavy = sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'scipy', 'sklearn'})
-print(json.dumps({'rc': rc, 'wall_s': wall, 'peak_rss_mb': resource.getrusage(
-    resource.RUSAGE_SELF).ru_maxrss / 1024, 'heavy_modules': heavy}), file=sys.stderr)
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({'rc': rc, 'wall_s': wall, 'peak_rss_mb': ru.ru_maxrss / 1024,
+    'cpu_s': ru.ru_utime + ru.ru_stime, 'heavy_modules': heavy}), file=sys.stderr)
 """
 CORNERS = {"Q1": (0.6, 0.5), "Q2": (-0.6, 0.5), "Q3": (-0.6, -0.5), "Q4": (0.6, -0.5)}
 
@@ -79,6 +80,22 @@ def recommend_checks(db: Path, label_of: dict[str, str]) -> dict:
     return out
 
 
+def rescan_in_process(db: Path, folder: Path, n: int, repeats: int = 5) -> dict:
+    """The rescan itself (walk, stat, compare), without interpreter start and imports."""
+    from edge.music.catalog import Catalog
+    from edge.music.library import scan
+
+    times = []
+    for _ in range(repeats):
+        with Catalog(db) as cat:
+            t0 = time.perf_counter()
+            s = scan(cat, [folder])
+            times.append(time.perf_counter() - t0)
+        assert s.skipped == n and s.scanned == 0
+    return {"s_median": statistics.median(times),
+            "s_per_1000_files": 1000 * statistics.median(times) / n}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "music" / "4q")
@@ -106,11 +123,14 @@ def main() -> int:
             rescans.append({"wall_s": again["wall_s"], "process_s": time.perf_counter() - t0,
                             "summary": again["summary"]})
         checks = recommend_checks(db, label_of)
+        checks["rescan_in_process"] = rescan_in_process(db, folder, len(clips))
     walls = [r["wall_s"] for r in runs]
     print(json.dumps({
         "split": args.split, "clips": len(clips), "workers": args.workers, "repeats": args.repeats,
         "scan": {"wall_s_median": statistics.median(walls),
                  "tracks_per_s_median": len(clips) / statistics.median(walls),
+                 "cpu_s_per_track_median": statistics.median(r["cpu_s"] for r in runs) / len(clips),
+                 "load_average_1min_at_end": os.getloadavg()[0],
                  "peak_rss_mb_median": statistics.median(r["peak_rss_mb"] for r in runs),
                  "peak_rss_mb_max": max(r["peak_rss_mb"] for r in runs),
                  "heavy_modules": sorted({m for r in runs for m in r["heavy_modules"]}),

@@ -5,9 +5,9 @@ The ONE path shared by ``training.music``, ``convert.music`` and the device
 :func:`pool` turns frame tables (the whole excerpt, or a crop of it in training) into
 one vector of :func:`feature_names` statistics.
 
-- Timbre and loudness: MFCCs from :func:`edge.audio.features.mfcc` (the project's MFCC
-  code, with music-sized frames), their mean and standard deviation, and the standard
-  deviation of their frame-to-frame change.
+- Timbre and loudness: MFCCs from the project's MFCC code (``edge.audio.features``:
+  ``StreamingMFCC``, frame for frame its ``mfcc``, with music-sized frames), their mean
+  and standard deviation, and the standard deviation of their frame-to-frame change.
 - Spectrum (a 4096-point STFT, 256 ms frames): centroid, roll-off (85 %), flatness, RMS
   level and spectral flux, mean and standard deviation.
 - Harmony: a 12-bin chroma from the same STFT (55 Hz – 4 kHz); its mean rotated to the
@@ -115,7 +115,11 @@ def frames(x: np.ndarray, p: MusicFeatureParams) -> tuple[np.ndarray, np.ndarray
     x = np.asarray(x, np.float64)
     if x.ndim != 1 or len(x) < p.stft_n:
         raise ValueError(f"audio: expected mono with at least {p.stft_n} samples")
-    mf = F.mfcc(x, p.mfcc_params)
+    # StreamingMFCC gives mfcc()'s frames exactly, with temporaries bounded by the block
+    stream = F.StreamingMFCC(p.mfcc_params)
+    block = 2 * p.sample_rate
+    mf = np.concatenate([stream.push(x[i : i + block]) for i in range(0, len(x), block)]
+                        + [stream.flush()])
     win, freqs, cmap = _stft_tables(p)
     count = 1 + (len(x) - p.stft_n) // p.stft_hop
     out = np.empty((count, len(SPECTRAL) + 12), np.float32)
