@@ -36,6 +36,10 @@ VOCABULARY: tuple[str, ...] = (
     "surprised",
 )
 
+#: Russell quadrants, the music model's labels (4Q, Panda et al. 2018): Q1 +valence
+#: +arousal, Q2 -valence +arousal, Q3 -valence -arousal, Q4 +valence -arousal.
+QUADRANTS: tuple[str, ...] = ("Q1", "Q2", "Q3", "Q4")
+
 CIRCUMPLEX: dict[str, tuple[float, float]] = {
     "neutral": (0.0, 0.0),
     "calm": (0.4, -0.6),

@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.labels import check_labels
+from edge.labels import QUADRANTS, check_labels
 
 MANIFEST_VERSION = 1
-MODALITIES = ("speech", "face")
+MODALITIES = ("speech", "face", "music")
 
 
 class ModelError(ValueError):
@@ -111,10 +111,14 @@ def load_manifest(path: Path) -> Manifest:
     labels = data["labels"]
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         raise ModelError(f"{path}: field 'labels': expected a list of strings")
-    try:
-        check_labels(labels, f"{path}: field 'labels'")
-    except ValueError as exc:
-        raise ModelError(str(exc)) from exc
+    if data["modality"] == "music":  # Russell quadrants, not emotions
+        if sorted(labels) != sorted(QUADRANTS) or len(set(labels)) != len(labels):
+            raise ModelError(f"{path}: field 'labels': a music model's labels are {list(QUADRANTS)}")
+    else:
+        try:
+            check_labels(labels, f"{path}: field 'labels'")
+        except ValueError as exc:
+            raise ModelError(str(exc)) from exc
     if not isinstance(data["features"], dict):
         raise ModelError(f"{path}: field 'features': expected an object")
     gate = data.get("gate", {})

@@ -7,7 +7,8 @@ in arousal/valence space, ``valence`` and ``arousal`` in [-1, 1], with optional
 URI schemes the catalogue stores (they are opaque keys to it; the player decides):
 
 - ``spotify:track:<id>``: a Spotify track (the Spotify-features CSV layout);
-- ``file:///path/song.flac``, ``http(s)://…``: local files and streams (generic CSV);
+- ``file:///path/song.flac``, ``http(s)://…``: local files (``edge-cli library scan``,
+  :mod:`edge.music.library`) and streams (generic CSV);
 - ``search:<Artist> - <Title>[#<tag>]``: no playable URI is known; a player that can
   play by search text (e.g. Music Assistant's ``play_media`` with a Home Assistant
   media player) should search for the text between ``search:`` and ``#``.  The
@@ -29,7 +30,7 @@ import sqlite3
 import string
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -80,15 +81,7 @@ class Track:
     genre: str | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "uri": self.uri,
-            "title": self.title,
-            "artist": self.artist,
-            "valence": round(self.valence, 4),
-            "arousal": round(self.arousal, 4),
-            "duration_s": self.duration_s,
-            "genre": self.genre,
-        }
+        return {**asdict(self), "valence": round(self.valence, 4), "arousal": round(self.arousal, 4)}
 
 
 @dataclass(frozen=True)
@@ -162,7 +155,8 @@ def default_db_path(env: Mapping[str, str] | None = None) -> Path:
     return default_state_dir(env) / "catalogue.sqlite"
 
 
-def _decode(path: Path) -> str:
+def read_utf8(path: Path) -> str:
+    """The text of a UTF-8 CSV; CatalogError naming line and column of a bad byte."""
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")
@@ -199,7 +193,7 @@ def _number(
 def parse_csv(path: str | Path, mapping: ColumnMapping) -> list[Track]:
     """Read and validate every row of a CSV file; :class:`CatalogError` on the first problem."""
     path = Path(path)
-    text = _decode(path)
+    text = read_utf8(path)
     if not text.strip():
         raise CatalogError(f"{path}: the file is empty (no header, no tracks)")
     reader = csv.DictReader(io.StringIO(text, newline=""))
@@ -299,7 +293,13 @@ class Catalog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _changed(self) -> None:
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The SQLite connection (the library and lexicon tables live in the same file)."""
+        return self._db
+
+    def changed(self) -> None:
+        """Invalidate the snapshot after tracks or feedback changed."""
         self._version += 1
         self._snapshot = None
 
@@ -312,10 +312,8 @@ class Catalog:
         rows = [(t.uri, t.title, t.artist, float(t.valence), float(t.arousal),
                  t.duration_s, t.genre) for t in tracks]
         with self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO tracks VALUES (?, ?, ?, ?, ?, ?, ?)", rows
-            )
-        self._changed()
+            self._db.executemany("INSERT OR REPLACE INTO tracks VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        self.changed()
         return len(rows)
 
     def import_csv(self, path: str | Path, fmt: str | ColumnMapping = "generic") -> int:
@@ -393,11 +391,9 @@ class Catalog:
         with self._db:
             self._db.execute("INSERT INTO feedback (uri, kind, ts) VALUES (?, ?, ?)",
                              (uri, kind, time.time() if ts is None else float(ts)))
-        self._changed()
+        self.changed()
 
     def feedback_counts(self, uri: str) -> dict[str, int]:
-        rows = self._db.execute(
-            "SELECT kind, COUNT(*) FROM feedback WHERE uri = ? GROUP BY kind", (uri,)
-        )
+        rows = self._db.execute("SELECT kind, COUNT(*) FROM feedback WHERE uri = ? GROUP BY kind", (uri,))
         return {k: int(c) for k, c in rows}
 

@@ -1,4 +1,5 @@
-"""``edge-cli catalog import`` and ``edge-cli recommend``: parsing and printing only.
+"""``edge-cli catalog import`` and ``edge-cli recommend`` (and, from
+:mod:`edge.music.library_cli`, ``library scan|match`` and ``playlist``): parsing and printing only.
 
 ``edge.cli`` calls :func:`add_commands` with its argparse subparsers; each command
 sets ``func`` to a handler ``(args) -> int`` (exit code).  Errors go to stderr with a
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 from edge.music.catalog import FORMATS, Catalog, CatalogError, default_db_path
+from edge.music.lexicon import LEXICON_FORMATS, import_lexicon
 from edge.music.recommend import Policy, Recommender
 
 
@@ -48,10 +50,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     cat_sub = cat.add_subparsers(dest="catalog_command", required=True)
     imp = cat_sub.add_parser("import", help="import tracks from a CSV file (all or nothing)")
     imp.add_argument("file", type=Path, help="CSV file")
-    imp.add_argument("--format", choices=sorted(FORMATS), default="generic",
+    imp.add_argument("--format", choices=sorted([*FORMATS, *LEXICON_FORMATS]), default="generic",
                      help="column layout: spotify (valence/energy in [0,1], id), pmemo, "
                           "or generic (uri,title,artist,valence,arousal[,duration,genre] "
-                          "in [-1,1]); default generic")
+                          "in [-1,1]); default generic. muse (muse_v3.csv) and deezer (mood "
+                          "detection CSVs) are lexicons for 'library match', not tracks")
     _add_db(imp)
     imp.set_defaults(func=cmd_import)
 
@@ -67,6 +70,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     _add_db(rec)
     rec.set_defaults(func=cmd_recommend)
 
+    from edge.music.library_cli import add_commands as add_library
+
+    add_library(subparsers, _add_db, _unit, _positive)
+
 
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
@@ -77,6 +84,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     db = args.db or default_db_path()
     try:
         with Catalog(db) as catalog:
+            if args.format in LEXICON_FORMATS:
+                n = import_lexicon(catalog, args.file, args.format)
+                print(f"imported {n} {args.format} lexicon rows from {args.file} into {db}; "
+                      f"'edge-cli library match {args.format}' applies them to scanned tracks")
+                return 0
             n = catalog.import_csv(args.file, args.format)
             total = len(catalog)
     except (CatalogError, OSError) as e:

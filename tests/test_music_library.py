@@ -1,0 +1,275 @@
+"""edge.music.library, lexicon, playlist and their CLI, on real files and the shipped model.
+
+The music files are real: 4Q clips copied to tmp, and real audio re-encoded by soundfile
+to FLAC/MP3/WAV with tags written by mutagen.  Bad files are made the way they happen:
+an empty file, a cut-off download, a text file with an audio name, a video.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import DATA, ROOT, run_cli
+
+from edge.music.catalog import Catalog, CatalogError
+from edge.music.lexicon import import_lexicon, key, match_library, normalise
+from edge.music.library import Library, scan, track_uri
+from edge.music.playlist import m3u_text
+
+FOURQ = DATA / "music" / "4q"
+MODEL = ROOT / "models_tflite" / "music_emotion.tflite"
+pytestmark = pytest.mark.skipif(not (FOURQ.is_dir() and MODEL.is_file()),
+                                reason="needs ../shared/data/music/4q and the shipped music model")
+MBID = "0f9e2a5b-7c64-4d1e-9a3b-5a6f4e2b1c3d"
+
+
+def clip(quadrant: str, i: int = 0) -> Path:
+    return sorted((FOURQ / quadrant).glob("*.opus"))[i]
+
+
+@pytest.fixture
+def music(tmp_path: Path) -> Path:
+    """A small library: two 4Q clips as they are, a tagged FLAC, a tagged MP3 at 44.1 kHz."""
+    import mutagen
+    from mutagen.easyid3 import EasyID3
+
+    root = tmp_path / "music"
+    (root / "opus").mkdir(parents=True)
+    shutil.copy(clip("Q1"), root / "opus" / "a.opus")
+    shutil.copy(clip("Q3"), root / "opus" / "b.opus")
+    x, sr = sf.read(clip("Q2"), dtype="float32")
+    sf.write(root / "tagged.flac", x, sr)
+    f = mutagen.File(root / "tagged.flac", easy=True)
+    f["artist"], f["title"], f["album"] = "The Beatles", "Let It Be (Remastered 2009)", "Let It Be"
+    f["musicbrainz_trackid"] = MBID
+    f.save()
+    y = np.repeat(x, 3)[: int(len(x) * 44100 / 16000)]  # a 44.1 kHz file: resampled on decode
+    sf.write(root / "song.mp3", np.stack([y, y], 1), 44100, format="MP3")
+    tags = EasyID3()
+    tags["artist"], tags["title"] = "Björk", "Army of Me (feat. Skunk Anansie)"
+    tags.save(root / "song.mp3")
+    (root / "cover.jpg").write_bytes(b"\xff\xd8\xff")
+    return root
+
+
+@pytest.fixture
+def bad(tmp_path: Path) -> Path:
+    import cv2
+
+    root = tmp_path / "bad"
+    root.mkdir()
+    (root / "empty.mp3").write_bytes(b"")
+    x, sr = sf.read(clip("Q4"), dtype="float32")
+    sf.write(tmp_path / "full.flac", x, sr)
+    data = (tmp_path / "full.flac").read_bytes()
+    (root / "cut.flac").write_bytes(data[: len(data) // 3])
+    (root / "notes.ogg").write_text("these are my notes, not an Ogg stream\n" * 20)
+    sf.write(root / "short.wav", x[: 2 * sr], sr)
+    vw = cv2.VideoWriter(str(root / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(10):
+        vw.write(np.full((48, 64, 3), i * 20, np.uint8))
+    vw.release()
+    assert (root / "clip.avi").stat().st_size > 0
+    return root
+
+
+def test_scan_places_tracks_reads_tags_and_uris(music, tmp_path):
+    with Catalog(tmp_path / "c.sqlite") as cat:
+        s = scan(cat, [music], workers=2)
+        assert (s.scanned, s.skipped, s.failed, s.ignored) == (4, 0, [], 1)
+        rows = {Path(r["path"]).name: r for r in Library(cat).rows()}
+        flac = rows["tagged.flac"]
+        assert (flac["artist"], flac["album"], flac["mbid"]) == ("The Beatles", "Let It Be", MBID)
+        assert flac["uri"] == (music / "tagged.flac").resolve().as_uri()
+        assert rows["song.mp3"]["artist"] == "Björk"
+        assert rows["song.mp3"]["duration_s"] == pytest.approx(20.0, abs=0.2)
+        assert rows["a.opus"]["title"] == "a" and rows["a.opus"]["artist"] == "Unknown artist"
+        for r in rows.values():
+            probs = json.loads(r["probabilities"])
+            assert sum(probs.values()) == pytest.approx(1.0, abs=0.02)
+            assert r["quadrant"] == max(probs, key=probs.get)
+            t = cat.get(r["uri"])
+            assert (t.valence, t.arousal) == (r["model_valence"], r["model_arousal"])
+            assert -1 <= t.valence <= 1 and -1 <= t.arousal <= 1
+        # rescan: nothing decoded again; a touched file is
+        assert scan(cat, [music]).skipped == 4
+        (music / "opus" / "a.opus").touch()
+        import os
+
+        st = (music / "opus" / "a.opus").stat()
+        os.utime(music / "opus" / "a.opus", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        s = scan(cat, [music])
+        assert (s.scanned, s.skipped) == (1, 3)
+        assert len(cat) == 4
+
+
+def test_uri_template_and_fallback(music):
+    from edge.music.library import Tags
+
+    p = music / "tagged.flac"
+    assert track_uri("media-source://jellyfin/{mbid}", p, Tags(mbid=MBID)) == \
+        f"media-source://jellyfin/{MBID}"
+    assert track_uri("media-source://jellyfin/{mbid}", p, Tags()) == p.resolve().as_uri()
+
+
+def test_interrupted_scan_keeps_what_it_did_and_resumes(music, tmp_path):
+    seen = []
+
+    def stop_after_two(r):
+        seen.append(r)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with Catalog(tmp_path / "c.sqlite") as cat:
+        s = scan(cat, [music], workers=1, on_result=stop_after_two)
+        assert s.interrupted and s.scanned == 2
+        assert len(cat) == 2
+        s = scan(cat, [music], workers=2)
+        assert (s.scanned, s.skipped, s.interrupted) == (2, 2, False)
+        assert len(cat) == 4
+
+
+def test_bad_files_each_listed_with_reason_exit_0(bad, tmp_path):
+    db = tmp_path / "c.sqlite"
+    res = run_cli("library", "scan", str(bad), "--db", str(db), "--json")
+    assert res.returncode == 0, res.stderr
+    lines = [json.loads(x) for x in res.stdout.splitlines()]
+    summary = lines[-1]["summary"]
+    assert summary["scanned"] == 0 and summary["failed"] == 5
+    why = {Path(f["path"]).name: f["error"] for f in summary["failures"]}
+    assert "empty file" in why["empty.mp3"]
+    assert "truncated" in why["cut.flac"]
+    assert "unreadable" in why["notes.ogg"]
+    assert "too short" in why["short.wav"]
+    assert "video" in why["clip.avi"]
+    assert {x["path"] for x in lines[:-1]} == {f["path"] for f in summary["failures"]}
+    text = run_cli("library", "scan", str(bad), "--db", str(tmp_path / "d.sqlite"))
+    assert text.returncode == 0 and "failed 5" in text.stdout
+    assert text.stdout.count("failed: ") == 5
+
+
+def test_playlist_m3u_of_scanned_tracks(music, tmp_path):
+    db = tmp_path / "c.sqlite"
+    assert run_cli("library", "scan", str(music), "--db", str(db)).returncode == 0
+    out = tmp_path / "lists" / "tense.m3u"
+    res = run_cli("playlist", "--valence", "-0.6", "--arousal", "0.5", "-n", "3", "--m3u",
+                  str(out), "--db", str(db))
+    assert res.returncode == 0, res.stderr
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "#EXTM3U" and len(lines) == 7
+    for info, loc in zip(lines[1::2], lines[2::2]):
+        assert info.startswith("#EXTINF:20,")
+        assert Path(loc).is_file() and Path(loc).parent.parent == music or \
+            Path(loc).parent == music
+
+
+def test_m3u_leaves_out_unplayable_uris():
+    from edge.music.catalog import Track
+
+    text, left = m3u_text([Track("search:A - B", "B", "A", 0, 0),
+                           Track("file:///m/x%20y.flac", "Y", "X", 0, 0, 61.4),
+                           Track("https://s/x.mp3", "Z", "X", 0, 0)])
+    assert left == 1
+    assert text.splitlines() == ["#EXTM3U", "#EXTINF:61,X - Y", "/m/x y.flac",
+                                 "#EXTINF:-1,X - Z", "https://s/x.mp3"]
+
+
+def test_normalise_artist_title():
+    assert normalise("Let It Be - Remastered 2009") == normalise("let it be") == "let it be"
+    assert normalise("Army of Me (feat. Skunk Anansie)") == "army of me"
+    assert normalise("The Beatles") == "beatles"
+    assert normalise("Björk") == "bjork"
+    assert key("Simon & Garfunkel", "The Boxer [Live]") == key("simon and garfunkel", "the boxer")
+
+
+MUSE_HEADER = ("lastfm_url,track,artist,seeds,number_of_emotion_tags,valence_tags,arousal_tags,"
+               "dominance_tags,mbid,spotify_id,genre\n")
+
+
+def test_lexicon_match_by_mbid_and_name_and_preferred(music, tmp_path):
+    lex = tmp_path / "muse_v3.csv"
+    lex.write_text(MUSE_HEADER
+                   + f"u1,Let It Be,The Beatles,['x'],5,8.0,2.0,5,{MBID.upper()},s1,rock\n"
+                   + "u2,Army of Me,bjork,['x'],5,2.0,8.5,5,,s2,pop\n"
+                   + "u3,Something Else,Nobody,['x'],5,5.0,5.0,5,,,\n", encoding="utf-8")
+    db = tmp_path / "c.sqlite"
+    with Catalog(db) as cat:
+        scan(cat, [music])
+    res = run_cli("catalog", "import", "--format", "muse", str(lex), "--db", str(db))
+    assert res.returncode == 0, res.stderr
+    res = run_cli("library", "match", "muse", "--db", str(db))
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == {"lexicon": "muse", "matched_by_mbid": 1,
+                                      "matched_by_artist_title": 1, "unmatched": 2}
+    with Catalog(db) as cat:
+        rows = {Path(r["path"]).name: r for r in Library(cat).rows()}
+        flac, mp3 = rows["tagged.flac"], rows["song.mp3"]
+        assert flac["lexicon_source"] == "muse:mbid" and mp3["lexicon_source"] == "muse:artist+title"
+        t = cat.get(flac["uri"])
+        assert (t.valence, t.arousal) == (pytest.approx(0.75), pytest.approx(-0.75))
+        assert flac["model_valence"] is not None  # the model's numbers are kept beside
+        # a rescan of a changed file keeps the human-tagged numbers
+        import os
+
+        st = (music / "tagged.flac").stat()
+        os.utime(music / "tagged.flac", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        assert scan(cat, [music]).scanned == 1
+        assert cat.get(flac["uri"]).valence == pytest.approx(0.75)
+        from edge.music.recommend import Recommender
+
+        top = Recommender(cat).recommend((0.75, -0.75), "match", 1)[0]
+        assert top.track.uri == flac["uri"]
+
+
+def test_lexicon_wrong_header_refused_nothing_written(music, tmp_path):
+    lex = tmp_path / "muse_v3.csv"
+    lex.write_text("track,artist,valence,arousal\nA,B,5,5\n", encoding="utf-8")
+    db = tmp_path / "c.sqlite"
+    res = run_cli("catalog", "import", "--format", "muse", str(lex), "--db", str(db))
+    assert res.returncode == 1
+    assert "missing column(s) ['valence_tags', 'arousal_tags', 'mbid']" in res.stderr
+    assert str(lex) in res.stderr
+    with Catalog(db) as cat:
+        assert len(cat) == 0
+        tables = {r[0] for r in cat.db.execute("SELECT name FROM sqlite_master")}
+        assert "lexicon" not in tables or cat.db.execute(
+            "SELECT COUNT(*) FROM lexicon").fetchone()[0] == 0
+    with Catalog(db) as cat, pytest.raises(CatalogError, match="outside Warriner"):
+        lex.write_text(MUSE_HEADER + "u,T,A,[],1,12,5,5,,,\n", encoding="utf-8")
+        import_lexicon(cat, lex, "muse")
+    with Catalog(db) as cat, pytest.raises(CatalogError, match="no 'muse' lexicon"):
+        match_library(cat, "muse")
+
+
+def test_deezer_lexicon_scale(tmp_path):
+    lex = tmp_path / "train.csv"
+    lex.write_text("dzr_sng_id,MSD_sng_id,MSD_track_id,valence,arousal,artist_name,track_name\n"
+                   "1,a,b,0.5,-3.1,Artist,Song\n", encoding="utf-8")
+    with Catalog(":memory:") as cat:
+        assert import_lexicon(cat, lex, "deezer") == 1
+        assert cat.db.execute("SELECT valence, arousal FROM lexicon").fetchone() == (0.25, -1.0)
+
+
+LIGHT = """
+import sys
+from edge.cli import main
+rc = main(['library', 'scan', sys.argv[1], '--db', sys.argv[2]])
+heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'scipy', 'sklearn'))
+print('HEAVY', heavy)
+sys.exit(rc)
+"""
+
+
+def test_scan_does_not_import_tensorflow(music, tmp_path):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", LIGHT, str(music / "opus"), str(tmp_path / "c.sqlite")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "scanned 2," in res.stdout and "HEAVY []" in res.stdout
