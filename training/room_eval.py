@@ -138,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", required=True)
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--split", choices=["val", "test"], default="val")
+    ap.add_argument("--write-manifest", action="store_true",
+                    help="record the figures in the model's manifest (metrics.room_<split>_int8, "
+                         "and metrics.target): for a model converted before the rooms existed")
     args = ap.parse_args(argv)
     model = load_model(Path(args.model), "speech")
     p = F.FeatureParams.from_dict(model.manifest.features)
@@ -147,6 +150,17 @@ def main(argv: list[str] | None = None) -> int:
     res = room_metrics(model.predict, clips, load_signals(clips, p.sample_rate),
                        load_signals(music, p.sample_rate), seed, p, VadParams(), list(model.manifest.labels))
     print(json.dumps({"model": args.model, "split": args.split, **res}, indent=1))
+    if args.write_manifest:
+        from convert.speech import target_check
+        from edge.manifest import manifest_path
+
+        path = manifest_path(Path(args.model))
+        data = json.loads(path.read_text())
+        data["metrics"][f"room_{args.split}_int8"] = res
+        if args.split == "test" and "parity" in data["metrics"]:
+            data["metrics"]["target"] = target_check(data["metrics"]["test_int8"],
+                                                     data["metrics"]["parity"], res)
+        path.write_text(json.dumps(data, indent=2) + "\n")
     return 0
 
 
