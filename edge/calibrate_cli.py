@@ -228,7 +228,7 @@ def voice_points(recogniser, clips: list[np.ndarray]) -> list[tuple[float, float
 
 
 def voice_baseline(args, clips, threshold_db, extras) -> C.StepResult:
-    from edge.predict import speech_recogniser
+    from edge.audio.speech import speech_recogniser
 
     rec = speech_recogniser(args.speech_model, threshold_db)
     pts = voice_points(rec, clips)
@@ -294,7 +294,7 @@ def camera(args, frames: list) -> C.StepResult:
 
 
 def face_baseline(args, frames, extras) -> C.StepResult:
-    from edge.predict import face_recogniser
+    from edge.vision.expression import face_recogniser
 
     try:
         rec = face_recogniser(args.face_model)

@@ -190,7 +190,7 @@ def test_baseline_moves_neutral_estimates_toward_origin():
     the baseline in turn, the held-out clip's estimate moves closer on average."""
     from edge.calibrate_cli import voice_points
     from edge.mood.fusion import VOICE, FusionParams, MoodFuser, Observation
-    from edge.predict import speech_recogniser
+    from edge.audio.speech import speech_recogniser
 
     rec = speech_recogniser(SHIPPED_SPEECH)
 
