@@ -221,3 +221,39 @@ def test_images_load_from_npy_and_netpbm_and_bad_files_are_named(tmp_path):
     assert load_image(tmp_path / "b.ppm", gray=False).tolist() == [[[2, 1, 0], [5, 4, 3]]]  # RGB → BGR
     with pytest.raises(ValueError, match="c.npy"):
         load_image(tmp_path / "c.npy", gray=False)
+
+
+class _SlowStubFace:
+    """The stand-in face recogniser, slower than the camera replays (a loaded Pi)."""
+
+    def __init__(self, seconds):
+        from edge.demo.stub_face import StubFaceRecogniser
+
+        self.rec, self.seconds = StubFaceRecogniser(), seconds
+
+    def classify_frame(self, image):
+        time.sleep(self.seconds)
+        return self.rec.classify_frame(image)
+
+
+def test_exit_when_done_publishes_once_after_every_queued_frame(tmp_path):
+    """Regression: the end of input used to be guessed by polling (sources finished, a
+    0.3 s sleep, then a flush), so frames still queued behind a slow recogniser were
+    fused after the "final" mood, which was published early and then again."""
+    img = tmp_path / "img"
+    img.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(8):  # bright frames, then dark ones: the last frames decide "sad"
+        lo = 150 if i < 4 else 10
+        np.save(img / f"{i:02d}.npy", rng.integers(lo, lo + 100, (48, 64, 3), dtype=np.uint8))
+    cfg = load_config(None, {"daemon.state_dir": str(tmp_path / "state"), "mood.interval_s": 60.0,
+                             "stats.interval_s": 3600.0, "camera.fps": 4.0,
+                             "daemon.queue_size": 40}, env={})  # all frames queued at once
+    sink = ListSink()
+    d = Daemon(cfg, RunOptions(image_dir=img, fast=True, exit_when_done=True), sink=sink,
+               speech=None, face=_SlowStubFace(0.2))
+    assert d.run(install_signals=False) == 0
+    assert len(sink.moods) == 1, sink.moods
+    assert sink.moods[0]["sources"]["face"]["label"] == "sad"
+    assert sink.stats[-1]["stages"]["face"]["processed"] == 8
+    assert [t["trigger"] for t in sink.tracks] == ["first mood"]
