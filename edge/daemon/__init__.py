@@ -7,7 +7,8 @@ commands change), :mod:`~edge.daemon.calibration` and :mod:`~edge.daemon.health`
 
 from edge.daemon.calibration import Calibrated
 from edge.daemon.health import sd_notify, watchdog_interval
+from edge.daemon.pipeline import RunOptions
 from edge.daemon.state import DaemonState
-from edge.daemon.wiring import Daemon, RunOptions
+from edge.daemon.wiring import Daemon
 
 __all__ = ["Calibrated", "Daemon", "DaemonState", "RunOptions", "sd_notify", "watchdog_interval"]

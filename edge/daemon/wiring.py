@@ -20,20 +20,16 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from edge.config import Config
-from edge.daemon.base import DropQueue, Sink, SourceStatus, StageStats, Worker
+from edge.daemon.base import Sink, SourceStatus, StageStats, Worker
 from edge.daemon.calibration import Calibrated, Calibration
-from edge.daemon.clock import Clock, Replay
 from edge.daemon.control import DaemonControl, Dispatcher, Events
 from edge.daemon.health import Health, sd_notify, watchdog_interval
-from edge.daemon.sources import AudioWorker, CameraWorker
-from edge.daemon.stages import FaceRecogniser, FaceWorker, MoodWorker, SpeechLike, SpeechWorker
+from edge.daemon.pipeline import Pipeline, RunOptions
+from edge.daemon.stages import FaceRecogniser, MoodWorker, SpeechLike
 from edge.daemon.state import STATE_FILE, State
-from edge.daemon.tracks import TracksWorker
 from edge.recognisers import load_recogniser
 
 log = logging.getLogger(__name__)
@@ -41,32 +37,13 @@ log = logging.getLogger(__name__)
 STAGES = ("audio", "speech", "camera", "face", "fusion", "tracks", "commands")
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """File sources for tests and demos.  With any of them, only file input is used."""
-
-    audio_files: tuple[Path, ...] = ()
-    image_dir: Path | None = None
-    video_file: Path | None = None
-    fast: bool = False  # file sources as fast as the pipeline goes, not real time
-    loop: bool = False  # replay file sources forever
-    exit_when_done: bool = False  # stop once file input is processed and published
-
-    @property
-    def file_mode(self) -> bool:
-        return bool(self.audio_files or self.image_dir or self.video_file)
-
-    def clock(self) -> Clock:
-        return Replay(self.fast, self.loop) if self.file_mode else Clock()
-
-
 class Daemon:
     """Build with a validated :class:`Config`; ``run()`` blocks until stopped."""
 
-    def __init__(self, config: Config, options: RunOptions = RunOptions(),
+    def __init__(self, config: Config, options: RunOptions | None = None,
                  sink: Sink | None = None, speech: SpeechLike | None | str = "load",
                  face: FaceRecogniser | None | str = "load") -> None:
-        self.config, self.options = config, options
+        self.config, self.options = config, options or RunOptions()
         self.stop_event = threading.Event()
         self.status = SourceStatus()
         self.stats = {n: StageStats(n) for n in STAGES}
@@ -87,9 +64,9 @@ class Daemon:
         self.face, self.face_why = (
             load_recogniser("face", config.camera.recogniser, config.camera.face_model)
             if face == "load" else (face, "no face recogniser"))
+        self.pipeline: Pipeline | None = None  # by build()
         self.workers: list[Worker] = []
         self.mood: MoodWorker | None = None
-        self.speech_worker: SpeechWorker | None = None
         self.events = Events(sink.publish, self.connected)
         self.calibration = Calibration(config, state_dir, self.events)
         self.calibration.apply = self._apply_calibration
@@ -102,54 +79,18 @@ class Daemon:
 
     # -- wiring -------------------------------------------------------------------------
     def build(self) -> None:
-        c, o, st, paused = self.config, self.options, self.stats, self.state.paused
-        clock, qsize = o.clock(), c.daemon.queue_size
-        fused = DropQueue(qsize * 4, st["fusion"])
-        common = dict(stop=self.stop_event, status=self.status, stall_s=c.daemon.stall_s,
-                      retry=(c.daemon.retry_min_s, c.daemon.retry_max_s))
-        audio_on = bool(o.audio_files) if o.file_mode else c.audio.enabled
-        camera_on = bool(o.image_dir or o.video_file) if o.file_mode else c.camera.enabled
-        sources: list[Worker] = []
-        recognisers: list[Worker] = []
-        if not audio_on:
-            self.status.set("audio", "disabled", "no --audio-file" if o.file_mode
-                            else "audio.enabled = false")
-        elif self.speech is None:
-            self.status.set("audio", "absent", self.speech_why)
-        else:
-            windows = DropQueue(qsize, st["speech"])
-            sources.append(AudioWorker(self.speech.params, c.audio, o.audio_files, windows, clock,
-                                       paused=paused["audio"], stats=st["audio"], **common))
-            self.speech_worker = SpeechWorker(self.speech, stop=self.stop_event, inq=windows,
-                                              out=fused, stats=st["speech"],
-                                              paused=paused["audio"], clock=clock)
-            recognisers.append(self.speech_worker)
-        if not camera_on:
-            self.status.set("camera", "disabled", "no --image-dir/--video-file" if o.file_mode
-                            else "camera.enabled = false")
-        elif self.face is None:
-            self.status.set("camera", "absent", self.face_why)
-        else:
-            frames = DropQueue(max(1, qsize // 4), st["face"])
-            sources.append(CameraWorker(c.camera, o.image_dir, o.video_file, frames, clock,
-                                        paused=paused["camera"], stats=st["camera"], **common))
-            recognisers.append(FaceWorker(self.face, stop=self.stop_event, inq=frames, out=fused,
-                                          stats=st["face"], paused=paused["camera"], clock=clock))
-        tracks = self.control.tracks = TracksWorker(
-            self.stop_event, c.tracks, c.recommender, c.catalogue_path(), self.sink,
-            st["tracks"], self.status, self.state)
-        self.mood = MoodWorker(self.stop_event, self.calibrated.fusion, c.mood, fused, self.sink,
-                               st["fusion"], tracks.offer_mood, clock, len(recognisers),
-                               tracks.end_of_input if o.exit_when_done else None)
-        self.workers = self.health.workers = [*sources, *recognisers, self.mood, tracks]
+        p = self.pipeline = Pipeline(self.config, self.options, self.speech, self.face,
+                                     self.sink, self.state, self.status, self.stats,
+                                     self.stop_event, self.calibrated.fusion,
+                                     (self.speech_why, self.face_why))
+        self.control.tracks, self.mood, self.workers = p.tracks, p.mood, p.workers
+        self.health.workers = p.workers
 
     def _apply_calibration(self, calibrated: Calibrated) -> None:
-        if self.speech_worker is not None:
-            self.speech_worker.set_vad(calibrated.vad)
+        if self.pipeline is not None:
+            self.pipeline.apply(calibrated)
         elif self.speech is not None:  # no speech thread to race with
             self.speech.vad = calibrated.vad
-        if self.mood is not None:
-            self.mood.set_params(calibrated.fusion)
 
     # -- the main thread's services ----------------------------------------------------------
     @property
@@ -189,12 +130,6 @@ class Daemon:
             "paused": self.state.paused_list(), "policy": self.state.policy,
             "calibration": self.calibration.stats()}, mqtt)
 
-    def done(self) -> bool:
-        """The end of the input has been published (for ``exit_when_done``)."""
-        tracks = self.control.tracks
-        return (self.mood is not None and self.mood.drained.is_set() and tracks is not None
-                and (tracks.drained.is_set() or not tracks.is_alive()))
-
     # -- running --------------------------------------------------------------------------
     def request_stop(self, *_: Any) -> None:
         self.stop_event.set()
@@ -228,7 +163,7 @@ class Daemon:
             if now >= next_stats:
                 self.sink.publish("stats", self.stats_payload())
                 next_stats = now + self.config.stats.interval_s
-            if self.options.exit_when_done and self.done():
+            if self.options.exit_when_done and self.pipeline.done():
                 self.sink.publish("stats", self.stats_payload())
                 break
             if self.health.failed() and wd is None:
