@@ -16,11 +16,15 @@ from edge.manifest import ModelError
 
 #: kind → the method its stage calls
 KINDS = {"speech": "classify_window", "face": "classify_frame"}
+#: specs that earlier example configs wrote (the factories lived in edge.predict)
+MOVED = {"edge.predict:face_recogniser": "edge.vision.expression:face_recogniser",
+         "edge.predict:speech_recogniser": "edge.audio.speech:speech_recogniser"}
 
 
 def load_recogniser(kind: str, spec: str, model: Path | None) -> tuple[Any | None, str]:
     """(recogniser, "") or (None, why not)."""
     method = KINDS[kind]
+    spec = MOVED.get(spec, spec)
     module, _, attr = spec.partition(":")
     try:
         factory = getattr(importlib.import_module(module), attr or f"{kind}_recogniser")

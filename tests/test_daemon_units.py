@@ -257,3 +257,19 @@ def test_exit_when_done_publishes_once_after_every_queued_frame(tmp_path):
     assert sink.moods[0]["sources"]["face"]["label"] == "sad"
     assert sink.stats[-1]["stages"]["face"]["processed"] == 8
     assert [t["trigger"] for t in sink.tracks] == ["first mood"]
+
+
+def test_recognisers_come_from_the_registry_with_a_clear_why_not():
+    from edge.recognisers import load_recogniser
+
+    rec, why = load_recogniser("face", "edge.demo.stub_face:factory", None)
+    assert why == "" and callable(rec.classify_frame)
+    rec, why = load_recogniser("speech", "edge.demo.stub_face:factory", None)
+    assert rec is None and "without classify_window()" in why
+    rec, why = load_recogniser("speech", "edge.nowhere:factory", None)
+    assert rec is None and "no speech recogniser installed" in why
+    rec, why = load_recogniser("speech", "edge.audio.speech:speech_recogniser",
+                               speech_model().parent / "missing.tflite")
+    assert rec is None and why.startswith("speech model unavailable")
+    rec, why = load_recogniser("speech", "edge.predict:speech_recogniser", speech_model())
+    assert why == "" and rec.params.sample_rate == 16000  # a spec older configs wrote

@@ -1,4 +1,5 @@
-"""The device daemon, by concern: :mod:`~edge.daemon.wiring` (the :class:`Daemon`),
+"""The device daemon, by concern: :mod:`~edge.daemon.wiring` (the :class:`Daemon`: its
+lifecycle and main loop), :mod:`~edge.daemon.pipeline` (the stages and their queues),
 :mod:`~edge.daemon.clock` (live or replayed time), :mod:`~edge.daemon.sources`,
 :mod:`~edge.daemon.stages` and :mod:`~edge.daemon.tracks` (the workers),
 :mod:`~edge.daemon.control` (commands → handlers), :mod:`~edge.daemon.state` (what

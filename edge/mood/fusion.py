@@ -55,7 +55,6 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from edge.labels import check_labels, confidence, expected_va
 from edge.num import clip
@@ -264,27 +263,6 @@ class MoodEstimate:
     confidence: float
     quadrant: str
     contributions: Mapping[str, ModalityContribution] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (for MQTT payloads and ``--json`` output)."""
-        return {
-            "ts": self.ts,
-            "valence": round(self.valence, 4),
-            "arousal": round(self.arousal, 4),
-            "confidence": round(self.confidence, 4),
-            "quadrant": self.quadrant,
-            "contributions": {
-                m: {
-                    "valence": round(c.valence, 4),
-                    "arousal": round(c.arousal, 4),
-                    "confidence": round(c.confidence, 4),
-                    "age_s": round(c.age_s, 3),
-                    "weight": round(c.weight, 4),
-                    "share": round(c.share, 4),
-                }
-                for m, c in self.contributions.items()
-            },
-        }
 
 
 @dataclass
