@@ -8,7 +8,6 @@ Nothing here writes frames anywhere: they go to the face recogniser in memory.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import struct
@@ -103,6 +102,28 @@ def load_image(path: Path | str, gray: bool = True, max_side: int | None = MAX_S
     if size > MAX_FILE_BYTES:
         raise ImageError(path, f"file too large ({size / 2**20:.0f} MiB; limit "
                                f"{MAX_FILE_BYTES // 2**20} MiB)")
+    img = _load_npy(path) if path.suffix.lower() == ".npy" else _decode(path)
+    try:
+        return as_frame(img, gray=gray, max_side=max_side)
+    except ValueError as exc:
+        raise ImageError(path, str(exc)) from None
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    """A saved array, as it is (no decoder, no header to check)."""
+    try:
+        img = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise ImageError(path, f"not a readable .npy array ({exc})") from None
+    if img.dtype != np.uint8 or img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] != 3):
+        raise ImageError(path, f"expected uint8 (H, W) or (H, W, 3), got {img.dtype} {img.shape}")
+    if img.size == 0:
+        raise ImageError(path, "image has no pixels")
+    return img
+
+
+def _decode(path: Path) -> np.ndarray:
+    """An image file decoded by OpenCV, after the checks of its header and size."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -116,29 +137,6 @@ def load_image(path: Path | str, gray: bool = True, max_side: int | None = MAX_S
     if raw[:2] == b"\xff\xd8" and b"\xff\xd9" not in raw[-64:]:
         # libjpeg would fill the missing rows with grey and carry on
         raise ImageError(path, "truncated JPEG (no end-of-image marker): re-copy or re-save it")
-    if path.suffix.lower() == ".npy":
-        img = _load_npy(path, raw)
-    else:
-        img = _decode(path, raw, dims)
-    try:
-        return as_frame(img, gray=gray, max_side=max_side)
-    except ValueError as exc:
-        raise ImageError(path, str(exc)) from None
-
-
-def _load_npy(path: Path, raw: bytes) -> np.ndarray:
-    try:
-        img = np.load(io.BytesIO(raw), allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise ImageError(path, f"not a readable .npy array ({exc})") from None
-    if img.dtype != np.uint8 or img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] != 3):
-        raise ImageError(path, f"expected uint8 (H, W) or (H, W, 3), got {img.dtype} {img.shape}")
-    if img.size == 0:
-        raise ImageError(path, "image has no pixels")
-    return img
-
-
-def _decode(path: Path, raw: bytes, dims: tuple[int, int] | None) -> np.ndarray:
     cv2 = import_cv2()
     try:
         img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
