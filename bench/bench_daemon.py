@@ -81,7 +81,7 @@ def write_inputs(tmp: Path, port: int, speech_model: Path | None, fer_npz: Path 
     for i, frame in enumerate(frames):
         np.save(img / f"{i:03d}.npy", frame)
     extra = f'\n[audio]\nspeech_model = "{speech_model}"\n' if speech_model else ""
-    recogniser = "edge.predict:face_recogniser" if fer_npz else "edge.demo.stub_face:factory"
+    recogniser = "edge.vision.expression:face_recogniser" if fer_npz else "edge.demo.stub_face:factory"
     conf = tmp / "bench.toml"
     conf.write_text(f"""[mqtt]
 host = "127.0.0.1"

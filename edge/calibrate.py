@@ -63,9 +63,8 @@ class StepResult:
 
 # ------------------------------------------------------------------ room noise
 def no_speech_threshold(no_speech: np.ndarray, default: float) -> float:
-    """The speech model's no-speech threshold for this room: below the P(no speech) of
-    95 % of the room's windows that get past the energy gate (so its fan or TV is not
-    taken for a talker), never above ``default`` nor below NO_SPEECH_MIN."""
+    """Below the P(no speech) of 95 % of the room's windows past the energy gate (its fan
+    or TV is not a talker), at most ``default``, at least NO_SPEECH_MIN."""
     if no_speech.size == 0:
         return default
     return float(round(min(default, max(NO_SPEECH_MIN, np.percentile(no_speech, 5) - 0.02)), 3))
@@ -74,8 +73,7 @@ def no_speech_threshold(no_speech: np.ndarray, default: float) -> float:
 def noise_step(noise: np.ndarray, p: F.FeatureParams, vad: VadParams | None = None,
                no_speech=None, default_no_speech: float = 0.5) -> StepResult:
     """Set the VAD threshold from a recording of the room with nobody speaking; with
-    ``no_speech`` (signal, threshold_db -> P(no speech) of the windows past the energy gate,
-    for a speech model that has that output) the no-speech threshold too."""
+    ``no_speech`` (signal, threshold_db -> P(no speech) of windows past it) that too."""
     vad = vad or VadParams()
     if noise.size < p.sample_rate:
         return StepResult("room noise", FAIL, "less than 1 s of audio",

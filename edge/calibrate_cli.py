@@ -226,7 +226,7 @@ def voice_points(recogniser, clips: list[np.ndarray]) -> list[tuple[float, float
 
 def no_speech_gate(args) -> dict:
     """noise_step's arguments for a speech model with a no-speech output ({} otherwise)."""
-    from edge.predict import speech_recogniser
+    from edge.audio.speech import speech_recogniser
 
     rec = speech_recogniser(args.speech_model)
     if not rec.model.manifest.gate:
@@ -240,7 +240,7 @@ def no_speech_gate(args) -> dict:
 
 
 def voice_baseline(args, clips, threshold_db, extras) -> C.StepResult:
-    from edge.predict import speech_recogniser
+    from edge.audio.speech import speech_recogniser
 
     rec = speech_recogniser(args.speech_model, threshold_db)
     pts = voice_points(rec, clips)
@@ -306,7 +306,7 @@ def camera(args, frames: list) -> C.StepResult:
 
 
 def face_baseline(args, frames, extras) -> C.StepResult:
-    from edge.predict import face_recogniser
+    from edge.vision.expression import face_recogniser
 
     try:
         rec = face_recogniser(args.face_model)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.audio.vad import VadParams
+from edge.config_example import EXAMPLE  # noqa: F401 - edge.config.EXAMPLE, as before
 from edge.mood.fusion import FusionParams
 from edge.music.recommend import Policy, RecommenderParams
 from edge.paths import default_state_dir
@@ -99,6 +100,8 @@ class AudioConfig:
     device: str = ""  # part of the input device's name; "" → the system default
     block_s: float = field(default=0.1, metadata=_range(0.01, 1.0))
     speech_model: Path | None = None  # None → models_tflite/speech_emotion.tflite
+    # "module:factory" called with the model path (or None) → a speech recogniser.
+    recogniser: str = "edge.audio.speech:speech_recogniser"
     vad: VadParams = field(default_factory=VadParams)
 
 
@@ -111,7 +114,7 @@ class CameraConfig:
     height: int = field(default=480, metadata=_range(48, 4096))
     fps: float = field(default=2.0, metadata=_range(0.1, 30))
     # "module:factory" called with the model path (or None) → a FaceRecogniser.
-    recogniser: str = "edge.predict:face_recogniser"
+    recogniser: str = "edge.vision.expression:face_recogniser"
     face_model: Path | None = None  # None → the recogniser's default model
 
 
@@ -216,14 +219,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {_show(value)}")
-        try:
-            number = float(value)
-        except OverflowError:  # an integer beyond float's range
-            raise ConfigError(f"{where}: expected a finite number, got an integer of "
-                              f"{len(str(abs(value)))} digits") from None
-        if not math.isfinite(number):
-            raise ConfigError(f"{where}: expected a finite number, got {value}")
-        return number
+        if isinstance(value, int) and abs(value) > 1e300 or not math.isfinite(value):
+            shown = f"an integer of {len(str(abs(value)))} digits" if isinstance(value, int) else value
+            raise ConfigError(f"{where}: expected a finite number, got {shown}")
+        return float(value)
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {_show(value)}")
@@ -398,106 +397,3 @@ def load_config(path: Path | str | None = None, overrides: Mapping[str, Any] | N
         return parse_config(data, env)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-
-
-EXAMPLE = '''\
-# MoodEdge configuration (TOML).  Every key is optional; the values shown are the
-# defaults.  Check a file with:  edge-cli config check FILE
-# Unknown keys, wrong types and out-of-range values are rejected at start.
-
-[mqtt]
-host = "localhost"
-port = 1883
-# device_id = "livingroom"     # default: this machine's host name
-topic_prefix = "moodedge"      # topics are <topic_prefix>/<device_id>/...
-# client_id = "moodedge-livingroom"
-# username = "moodedge"
-# The password: password = "..." here, or password_file = "/etc/moodedge/mqtt-password",
-# or the MOODEDGE_MQTT_PASSWORD environment variable, or a systemd credential
-# named mqtt-password (LoadCredential=mqtt-password:/etc/moodedge/mqtt-password).
-keepalive_s = 30
-reconnect_min_s = 1.0          # reconnect backoff: doubles from min to max
-reconnect_max_s = 8.0          # so a returning broker is found within ~8 s
-
-[mqtt.tls]
-enabled = false
-# ca_file = "/etc/ssl/certs/my-ca.pem"   # default: the system trust store
-# cert_file = "/etc/moodedge/client.crt" # client certificate (with key_file)
-# key_file = "/etc/moodedge/client.key"
-insecure = false               # true skips host-name checks: test brokers only
-
-[homeassistant]
-discovery = true               # publish homeassistant/device/<device_id>/config
-prefix = "homeassistant"
-# name = "MoodEdge livingroom"
-
-[audio]
-enabled = true
-device = ""                    # part of the microphone's name ("USB"); "" = default input
-block_s = 0.1
-# speech_model = "/opt/moodedge/models/speech_emotion.tflite"  # default: shipped model
-
-[audio.vad]                    # which windows count as speech
-threshold_db = -75.0
-min_voiced_fraction = 0.25
-min_dynamic_db = 10.0
-# no_speech_threshold = 0.5    # speech models with a no-speech output: default from the model
-
-[camera]
-enabled = true
-backend = "auto"               # auto (picamera2, else OpenCV), picamera2, opencv
-device = 0                     # OpenCV camera index
-width = 640
-height = 480
-fps = 2.0                      # frames looked at per second
-recogniser = "edge.predict:face_recogniser"  # module:factory(model path) → classify_frame()
-# face_model = "/opt/moodedge/models/face_expression.tflite"  # default: shipped model
-
-[fusion]                       # edge.mood.fusion.FusionParams
-half_life_s = 5.0
-max_age_s = 20.0
-smoothing_half_life_s = 2.0
-default_reliability = 0.5
-hysteresis = 0.1
-neutral_radius = 0.2
-evidence_prior = 1.0
-
-[fusion.reliability]
-face = 1.0
-voice = 0.8
-
-[fusion.calibration_offset]    # per-modality resting baseline [valence, arousal]
-# voice = [0.0, 0.1]
-
-[mood]
-interval_s = 1.0               # how often the fused mood is computed
-min_change = 0.02              # republish when valence/arousal move this much
-refresh_s = 60.0               # republish at least this often
-
-[recommender]                  # edge.music.recommend.RecommenderParams
-step = 0.25
-repeat_window = 50
-artist_window = 3
-feedback_weight = 0.3
-neighbour_weight = 0.1
-feedback_radius = 0.15
-
-[tracks]
-policy = "match"               # match, uplift, calm, target
-# target = [0.4, -0.6]         # [valence, arousal] for policy "target"
-count = 5
-min_interval_s = 30.0          # never republish tracks more often than this
-min_move = 0.25                # ...and only when the mood moved this far (or policy changed)
-min_confidence = 0.05          # a mood this unsure never moves the music
-# catalogue = "/var/lib/moodedge/catalogue.sqlite"  # default: <state_dir>/catalogue.sqlite
-
-[stats]
-interval_s = 30.0
-
-[daemon]
-# state_dir = "/var/lib/moodedge"   # default: $MOODEDGE_STATE_DIR, $STATE_DIRECTORY, ~/.local/share/moodedge
-queue_size = 8                 # per stage; a slow stage drops, never blocks
-retry_min_s = 1.0              # a missing/failing device is retried with this backoff
-retry_max_s = 30.0
-stall_s = 5.0                  # a microphone/camera silent this long is reopened
-'''

@@ -25,6 +25,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from edge.num import clip
+
 VOCABULARY: tuple[str, ...] = (
     "neutral",
     "calm",
@@ -78,7 +80,7 @@ def expected_va(probabilities: Mapping[str, float]) -> tuple[float, float]:
         lv, la = CIRCUMPLEX[label]
         v += w * lv
         a += w * la
-    return _clip(v), _clip(a)
+    return clip(v), clip(a)
 
 
 def confidence(probabilities: Mapping[str, float]) -> float:
@@ -89,8 +91,4 @@ def confidence(probabilities: Mapping[str, float]) -> float:
     if total <= 0.0 or k < 2:
         return 0.0
     h = -sum(q * math.log(q) for q in (p / total for p in ps) if q > 0.0)
-    return _clip(1.0 - h / math.log(k), 0.0, 1.0)
-
-
-def _clip(x: float, lo: float = -1.0, hi: float = 1.0) -> float:
-    return min(hi, max(lo, x))
+    return clip(1.0 - h / math.log(k), 0.0, 1.0)

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.audio.sources import AUDIO_SUFFIXES, AudioFileError, load_audio
-from edge.audio.speech import SpeechRecogniser, SpeechResult
-from edge.audio.vad import VadParams
-from edge.runtime import default_models_dir, load_model
+from edge.audio.speech import SpeechResult, speech_recogniser
+from edge.vision.sources import IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -36,17 +35,6 @@ def result_json(path: str, modality: str, r) -> dict:
         "arousal": None if r.arousal is None else round(r.arousal, 4),
         "confidence": round(r.confidence, 4),
     }
-
-
-def speech_recogniser(model_path: Path | None = None, vad_threshold_db: float | None = None,
-                      sample_rate: int | None = None) -> SpeechRecogniser:
-    path = Path(model_path) if model_path else default_models_dir() / "speech_emotion.tflite"
-    vad = VadParams() if vad_threshold_db is None else VadParams(threshold_db=vad_threshold_db)
-    return SpeechRecogniser(load_model(path, "speech"), vad, sample_rate)
-
-
-# ---------------------------------------------------------------- images (face)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
 
 
 @dataclass(frozen=True)
@@ -82,13 +70,6 @@ def iter_inputs(paths: list[Path]) -> Iterator[tuple[str, Path]]:
             yield ("face" if is_image(p) else "speech"), p
 
 
-def face_recogniser(model_path: Path | None = None):
-    from edge.vision.expression import FaceRecogniser
-
-    path = Path(model_path) if model_path else default_models_dir() / "face_expression.tflite"
-    return FaceRecogniser(load_model(path, "face"))
-
-
 def predict_image(rec, path: Path, face_crops: bool = False,
                   annotate_dir: Path | None = None) -> ImagePrediction:
     """One image: the largest face (or the whole image as a crop); errors are returned."""
@@ -117,6 +98,8 @@ def predict_paths(paths: list[Path], speech_model: Path | None = None,
     for kind, path in iter_inputs(paths):
         if kind == "face":
             if face is None:
+                from edge.vision.expression import face_recogniser
+
                 face = face_recogniser(face_model)
             yield predict_image(face, path, face_crops, annotate_dir)
             continue

@@ -188,9 +188,9 @@ def test_baseline_moves_neutral_estimates_toward_origin():
     """Per RAVDESS test actor: the baseline from the actor's four neutral clips moves the
     fused estimates of those clips toward (0, 0); and, stricter, leaving each clip out of
     the baseline in turn, the held-out clip's estimate moves closer on average."""
+    from edge.audio.speech import speech_recogniser
     from edge.calibrate_cli import voice_points
     from edge.mood.fusion import VOICE, FusionParams, MoodFuser, Observation
-    from edge.predict import speech_recogniser
 
     rec = speech_recogniser(SHIPPED_SPEECH)
 

@@ -47,7 +47,7 @@ def broker_fixture():
 
 @lru_cache(maxsize=1)
 def _speech_model_problem() -> tuple[Path, str | None]:
-    from edge.predict import speech_recogniser
+    from edge.audio.speech import speech_recogniser
 
     env = os.environ.get("MOODEDGE_TEST_SPEECH_MODEL")
     path = Path(env) if env else SHIPPED_SPEECH
@@ -67,22 +67,14 @@ def speech_model() -> Path:
 
 
 class ListSink:
-    """A :class:`edge.workers.base.Sink` that keeps what the daemon publishes."""
+    """A :class:`edge.daemon.base.Sink` that keeps what the daemon publishes."""
 
     def __init__(self):
         self.moods, self.tracks, self.stats, self.events = [], [], [], []
 
-    def publish_mood(self, p):
-        self.moods.append(p)
-
-    def publish_tracks(self, p):
-        self.tracks.append(p)
-
-    def publish_stats(self, p):
-        self.stats.append(p)
-
-    def publish_event(self, p):
-        self.events.append(p)
+    def publish(self, topic, p):
+        {"mood": self.moods, "tracks": self.tracks, "stats": self.stats,
+         "events": self.events}[topic].append(p)
 
 
 def toml_value(v) -> str:

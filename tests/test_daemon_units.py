@@ -16,24 +16,31 @@ from edge.audio import features as F
 from edge.audio.sources import load_audio
 from edge.config import load_config
 from edge.daemon import Daemon, DaemonState, RunOptions, sd_notify, watchdog_interval
+from edge.daemon import sources as daemon_sources
+from edge.daemon.base import END, DropQueue, SourceStatus, StageStats
+from edge.daemon.clock import Clock, Replay
+from edge.daemon.control import DaemonControl, Dispatcher
+from edge.daemon.sources import AudioWorker
+from edge.daemon.state import State
+from edge.daemon.tracks import TracksWorker
 from edge.mood.fusion import FusionParams, ModalityContribution, MoodEstimate, Observation
 from edge.music.recommend import Policy
-from edge.publish.commands import parse_command
-from edge.workers import stages
-from edge.workers.base import DropQueue, SourceStatus, StageStats
-from edge.workers.sources import Chunk, SourceError, load_image
-from edge.workers.stages import AudioWorker, TracksWorker, mood_payload
+from edge.publish.commands import COMMANDS, TRACKS, parse_command
+from edge.publish.payloads import mood_payload
+from edge.vision.sources import load_image
 
 
 def _audio_worker(files, out, **kw):
-    from edge.predict import speech_recogniser
+    from edge.audio.speech import speech_recogniser
 
     p = speech_recogniser(speech_model()).params
     cfg = load_config(None, env={})
     defaults = dict(stop=threading.Event(), status=SourceStatus(), paused=threading.Event(),
-                    stats=StageStats("audio"), retry=(0.05, 0.1), stall_s=5.0, loop=False)
+                    stats=StageStats("audio"), retry=(0.05, 0.1), stall_s=5.0)
     defaults.update(kw)
-    return p, AudioWorker(p, cfg.audio, files, True, out, lambda t: t, **defaults)
+    clock = Replay(fast=True) if files else Clock()
+    clock.t0 = 0.0  # observations stamped with media time
+    return p, AudioWorker(p, cfg.audio, files, out, clock, **defaults)
 
 
 def test_streaming_windows_equal_the_offline_windows():
@@ -45,6 +52,7 @@ def test_streaming_windows_equal_the_offline_windows():
     got = []
     while (item := out.get(timeout=0)) is not None:
         got.append(item)
+    assert got.pop() is END  # the end of input follows the last window
     offline = F.windows(F.mfcc(load_audio(DEMO_CLIPS[0], p.sample_rate), p), p)
     assert len(got) == len(offline)
     for (win, _), ref in zip(got, offline):
@@ -56,20 +64,20 @@ def test_streaming_windows_equal_the_offline_windows():
 def test_a_failing_microphone_is_retried_with_backoff_then_runs(monkeypatch):
     opens, rescans, states = [], [], []
 
-    def fake_mic(device, rate, block_s, stop):
+    def fake_mic(device, rate, block_s, stop=None):
         opens.append(time.monotonic())
         if len(opens) <= 2:  # PortAudio at boot, before the USB microphone appears
-            raise SourceError("microphone (default): Error querying device -1")
+            raise RuntimeError("Error querying device -1")  # as sounddevice raises it
         for i in range(60):
             if stop():
                 return
             if i == 5:
                 states.append(w.status.get("audio").state)
-            yield Chunk(np.zeros(int(rate * block_s), np.float32))
+            yield np.zeros(int(rate * block_s), np.float32)
         # then the microphone is unplugged: the stream ends
 
-    monkeypatch.setattr(stages, "microphone_chunks", fake_mic)
-    monkeypatch.setattr(stages, "reinit_portaudio", lambda: rescans.append(1))
+    monkeypatch.setattr(daemon_sources.audio, "microphone_blocks", fake_mic)
+    monkeypatch.setattr(daemon_sources.audio, "reinit_portaudio", lambda: rescans.append(1))
     out = DropQueue(4, StageStats("speech"))
     _, w = _audio_worker([], out)
     w.setup()
@@ -97,24 +105,33 @@ def _estimate(v, a, conf=0.6):
 def test_tracks_follow_policy_and_mood_but_at_most_once_per_interval(tmp_path):
     sink, events = ListSink(), []
     cfg = load_config(None, {"tracks.min_interval_s": 0.4, "tracks.min_move": 0.3}, env={})
-    policies = []
+    state = State(tmp_path / "state.json", Policy.MATCH, None)
     w = TracksWorker(threading.Event(), cfg.tracks, cfg.recommender, tmp_path / "c.sqlite", sink,
-                     StageStats("tracks"), SourceStatus(),
-                     lambda c, ok, r: events.append((c.cmd, ok, r)), Policy.MATCH, None,
-                     lambda p, t: policies.append(p))
+                     StageStats("tracks"), SourceStatus(), state)
+    ctx = DaemonControl(state, SourceStatus(), None, lambda: False)
+    ctx.tracks = w
+    disp = Dispatcher(ctx, lambda ident, cmd, ok, result, **kw: events.append((cmd, ok, result)),
+                      StageStats("commands"))
+
+    def submit(payload):  # as the dispatcher hands a tracks command to the running worker
+        c = parse_command(payload)
+        assert COMMANDS[c.cmd].thread == TRACKS
+        w.submit(lambda: disp._on_tracks(COMMANDS[c.cmd], c))
+
     w.setup()
     w.offer_mood(_estimate(0.5, 0.5))
     w.step()
     assert len(sink.tracks) == 1 and sink.tracks[0]["trigger"] == "first mood"
     w.offer_mood(_estimate(0.52, 0.5))  # a small move: nothing
-    w.submit(parse_command(b'{"cmd": "set_policy", "policy": "calm", "id": 1}'))
+    submit(b'{"cmd": "set_policy", "policy": "calm", "id": 1}')
     w.step()
     assert len(sink.tracks) == 1 and events[-1][:2] == ("set_policy", True)
     assert events[-1][2]["tracks_in_s"] > 0  # waits for the interval
     time.sleep(0.45)
     w.step()
     assert len(sink.tracks) == 2 and sink.tracks[1]["policy"] == "calm"
-    assert policies == [Policy.CALM]
+    assert state.policy is Policy.CALM
+    assert json.loads((tmp_path / "state.json").read_text())["policy"] == "calm"  # saved
     w.offer_mood(_estimate(-0.5, -0.5))  # a big move, inside the interval
     w.step()
     assert len(sink.tracks) == 2
@@ -122,8 +139,8 @@ def test_tracks_follow_policy_and_mood_but_at_most_once_per_interval(tmp_path):
     w.step()
     assert len(sink.tracks) == 3 and sink.tracks[2]["trigger"] == "mood moved"
     uri = sink.tracks[2]["tracks"][0]["uri"]
-    w.submit(parse_command(json.dumps({"cmd": "feedback", "uri": uri, "kind": "like"})))
-    w.submit(parse_command(b'{"cmd": "feedback", "uri": "nope:1", "kind": "like"}'))
+    submit(json.dumps({"cmd": "feedback", "uri": uri, "kind": "like"}))
+    submit(b'{"cmd": "feedback", "uri": "nope:1", "kind": "like"}')
     w.step()
     assert events[-2][:2] == ("feedback", True)
     assert events[-1][1] is False and "unknown track" in events[-1][2]
@@ -200,7 +217,59 @@ def test_images_load_from_npy_and_netpbm_and_bad_files_are_named(tmp_path):
     np.save(tmp_path / "a.npy", np.zeros((4, 5, 3), np.uint8))
     (tmp_path / "b.ppm").write_bytes(b"P6\n# c\n2 1\n255\n" + bytes(range(6)))
     (tmp_path / "c.npy").write_bytes(b"junk")
-    assert load_image(tmp_path / "a.npy").shape == (4, 5, 3)
-    assert load_image(tmp_path / "b.ppm").tolist() == [[[2, 1, 0], [5, 4, 3]]]  # RGB → BGR
+    assert load_image(tmp_path / "a.npy", gray=False).shape == (4, 5, 3)
+    assert load_image(tmp_path / "b.ppm", gray=False).tolist() == [[[2, 1, 0], [5, 4, 3]]]  # RGB → BGR
     with pytest.raises(ValueError, match="c.npy"):
-        load_image(tmp_path / "c.npy")
+        load_image(tmp_path / "c.npy", gray=False)
+
+
+class _SlowStubFace:
+    """The stand-in face recogniser, slower than the camera replays (a loaded Pi)."""
+
+    def __init__(self, seconds):
+        from edge.demo.stub_face import StubFaceRecogniser
+
+        self.rec, self.seconds = StubFaceRecogniser(), seconds
+
+    def classify_frame(self, image):
+        time.sleep(self.seconds)
+        return self.rec.classify_frame(image)
+
+
+def test_exit_when_done_publishes_once_after_every_queued_frame(tmp_path):
+    """Regression: the end of input used to be guessed by polling (sources finished, a
+    0.3 s sleep, then a flush), so frames still queued behind a slow recogniser were
+    fused after the "final" mood, which was published early and then again."""
+    img = tmp_path / "img"
+    img.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(8):  # bright frames, then dark ones: the last frames decide "sad"
+        lo = 150 if i < 4 else 10
+        np.save(img / f"{i:02d}.npy", rng.integers(lo, lo + 100, (48, 64, 3), dtype=np.uint8))
+    cfg = load_config(None, {"daemon.state_dir": str(tmp_path / "state"), "mood.interval_s": 60.0,
+                             "stats.interval_s": 3600.0, "camera.fps": 4.0,
+                             "daemon.queue_size": 40}, env={})  # all frames queued at once
+    sink = ListSink()
+    d = Daemon(cfg, RunOptions(image_dir=img, fast=True, exit_when_done=True), sink=sink,
+               speech=None, face=_SlowStubFace(0.2))
+    assert d.run(install_signals=False) == 0
+    assert len(sink.moods) == 1, sink.moods
+    assert sink.moods[0]["sources"]["face"]["label"] == "sad"
+    assert sink.stats[-1]["stages"]["face"]["processed"] == 8
+    assert [t["trigger"] for t in sink.tracks] == ["first mood"]
+
+
+def test_recognisers_come_from_the_registry_with_a_clear_why_not():
+    from edge.recognisers import load_recogniser
+
+    rec, why = load_recogniser("face", "edge.demo.stub_face:factory", None)
+    assert why == "" and callable(rec.classify_frame)
+    rec, why = load_recogniser("speech", "edge.demo.stub_face:factory", None)
+    assert rec is None and "without classify_window()" in why
+    rec, why = load_recogniser("speech", "edge.nowhere:factory", None)
+    assert rec is None and "no speech recogniser installed" in why
+    rec, why = load_recogniser("speech", "edge.audio.speech:speech_recogniser",
+                               speech_model().parent / "missing.tflite")
+    assert rec is None and why.startswith("speech model unavailable")
+    rec, why = load_recogniser("speech", "edge.predict:speech_recogniser", speech_model())
+    assert why == "" and rec.params.sample_rate == 16000  # a spec older configs wrote

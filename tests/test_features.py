@@ -7,6 +7,7 @@ import pytest
 from conftest import EMODB, have_module, needs_data, ravdess_clip
 
 from edge.audio import features as F
+from edge.audio import pitch
 from edge.audio.sources import load_audio
 
 needs_psf = pytest.mark.skipif(not have_module("scipy"), reason="reference needs scipy ([dev])")
@@ -180,7 +181,7 @@ def test_pitch_columns_call_noise_and_silence_unvoiced():
     p = F.FeatureParams(pitch=True)
     rng = np.random.default_rng(0)
     noise = (rng.standard_normal(16000) * 0.1).astype(np.float32)
-    assert np.mean(F.mfcc(noise, p)[:, -2] / 20 >= F.VOICED) < 0.05
+    assert np.mean(F.mfcc(noise, p)[:, -2] / 20 >= pitch.VOICED) < 0.05
     silent = F.mfcc(np.zeros(16000, np.float32), p)
     assert np.all(silent[:, -2:] == 0)
 
@@ -192,7 +193,7 @@ def test_pitch_separates_a_male_from_a_female_actor_and_streams_exactly():
     for actor in (19, 22):  # odd actors are male, even female
         x = load_audio(ravdess_clip(actor, "02"), p.sample_rate)
         feats = F.mfcc(x, p)
-        voiced = feats[:, -2] / 20 >= F.VOICED
+        voiced = feats[:, -2] / 20 >= pitch.VOICED
         assert 0.15 < voiced.mean() < 0.8  # speech with leading and trailing silence
         medians[actor] = 150 * 2 ** (np.median(feats[voiced, -1]) / 12)
         stream = F.StreamingMFCC(p)
@@ -207,10 +208,10 @@ def test_pitch_columns_in_chunks_equal_one_frame_at_a_time():
     p = F.FeatureParams(pitch=True)
     rng = np.random.default_rng(3)
     t = np.arange(p.frame_len) / p.sample_rate
-    n = 2 * F.PITCH_CHUNK + 5
+    n = 2 * pitch.PITCH_CHUNK + 5
     frames = np.stack([np.sin(2 * np.pi * (100 + 2 * i) * t) + 0.05 * rng.standard_normal(t.size)
                        for i in range(n)])
-    together = F._pitch_columns(frames, p)
-    single = np.concatenate([F._pitch_columns(frames[i : i + 1], p) for i in range(n)])
+    together = pitch.pitch_columns(frames, p)
+    single = np.concatenate([pitch.pitch_columns(frames[i : i + 1], p) for i in range(n)])
     assert together.shape == (n, 2) and (together[:, 0] > 0).all()
     np.testing.assert_array_equal(together, single)

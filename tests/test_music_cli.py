@@ -35,7 +35,7 @@ def test_recommend_with_no_catalogue_uses_the_starter(state_dir, capsys):
     assert len(recs) == 4 and "starter catalogue" in err
     assert [r["reason"]["step"] for r in recs] == [0, 1, 2, 3]
     assert all(r["reason"]["policy"] == "uplift" for r in recs)
-    assert recs[0]["track"]["uri"].startswith("search:")
+    assert recs[0]["uri"].startswith("search:")
     assert (state_dir / "catalogue.sqlite").exists()
 
 
@@ -73,7 +73,7 @@ def test_catalog_import_spotify_then_recommend(state_dir, capsys):
     assert run(["recommend", "--valence", "0.5", "--arousal", "0.5", "--json"]) == 0
     out, err = capsys.readouterr()
     assert err == ""  # no starter import: the catalogue had tracks
-    assert all(r["track"]["uri"].startswith("spotify:track:") for r in json.loads(out))
+    assert all(r["uri"].startswith("spotify:track:") for r in json.loads(out))
 
 
 def test_failed_import_exits_nonzero_and_changes_nothing(tmp_path, capsys):

@@ -128,13 +128,6 @@ def test_target_policy_and_argument_errors():
         recommend(empty.snapshot(), (0, 0))
 
 
-def test_start_step_continues_a_plan():
-    snap = GRID.snapshot()
-    full = recommend(snap, (-0.7, -0.5), "uplift", 6)
-    later = recommend(snap, (-0.7, -0.5), "uplift", 2, start_step=4)
-    assert [r.reason["waypoint"] for r in later] == [r.reason["waypoint"] for r in full[4:]]
-
-
 # --- no repeat, diversity, feedback ---------------------------------------------------
 
 def test_recent_plays_are_not_repeated_within_the_window():

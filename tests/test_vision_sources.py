@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import sys
-import threading
-import time
 import types
 import zlib
 
@@ -15,7 +13,6 @@ from face_helpers import face_frame, fer, needs_fer
 
 from edge.vision.sources import (
     CameraError,
-    FrameRunner,
     ImageError,
     ImageFiles,
     OpenCVCamera,
@@ -154,49 +151,3 @@ def test_picamera2_missing_busy_and_absent(monkeypatch):
     monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=Picamera2))
     with pytest.raises(CameraError, match="Pi camera is busy.*Pipeline handler in use"):
         PiCamera()
-
-
-def test_busy_recogniser_drops_frames_instead_of_queueing():
-    seen = []
-
-    def slow(frame):
-        seen.append(int(frame[0]))
-        time.sleep(0.05)
-
-    def frames():
-        for i in range(100):
-            yield np.array([i])
-            time.sleep(0.004)
-
-    runner = FrameRunner(slow, fps=1000)
-    stats = runner.run(frames())
-    assert stats.frames_read == 100
-    assert stats.frames_processed == len(seen) and 3 <= len(seen) <= 20
-    assert stats.frames_dropped_busy + stats.frames_skipped_rate + stats.frames_processed == 100
-    assert stats.frames_dropped_busy >= 50
-    # never a backlog: consecutive processed frames are ~50 ms of frames apart
-    assert all(b - a >= 5 for a, b in zip(seen, seen[1:]))
-
-
-def test_frames_are_processed_at_the_configured_rate():
-    t = {"now": 0.0}
-
-    def clock():
-        t["now"] += 0.1  # each frame: 100 ms of camera time
-        return t["now"]
-
-    done = threading.Event()
-    processed = []
-
-    def frames():
-        for i in range(50):
-            yield i
-            time.sleep(0.003)
-        done.set()
-
-    runner = FrameRunner(processed.append, fps=2, clock=clock)
-    runner.run(frames())
-    assert 9 <= len(processed) <= 11  # 5 s of frames at 2 per second
-    assert runner.stats.frames_skipped_rate >= 38
-    with pytest.raises(ValueError, match="fps"):
-        FrameRunner(processed.append, fps=0)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.labels import check_labels
+from edge.vision.sources import IMAGE_SUFFIXES
 
 # FER-2013 class order (0 Angry … 6 Neutral), named in the shared vocabulary.
 FER_NAMES = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
@@ -39,7 +40,6 @@ FOLDER_ALIASES = {
     "happy": 3, "happiness": 3, "sad": 4, "sadness": 4, "surprise": 5, "surprised": 5,
     "neutral": 6,
 }
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm")
 
 check_labels(LABELS, "training.fer.LABELS")
 

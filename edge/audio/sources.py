@@ -1,4 +1,6 @@
 """Audio sources: decoded files and the microphone (sounddevice), as float32 mono.
+The only code that opens microphones and audio files (the daemon's workers add pacing
+and retries only).
 
 Nothing here writes audio anywhere: blocks go to the feature extractor in memory.
 """
@@ -6,7 +8,8 @@ Nothing here writes audio anywhere: blocks go to the feature extractor in memory
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -83,12 +86,23 @@ def iter_audio_files(paths: list[Path | str]) -> Iterator[Path]:
             yield p
 
 
-def file_blocks(path: Path | str, sample_rate: int, block_s: float = 0.1) -> Iterator[np.ndarray]:
-    """A file as a stream of blocks, like the microphone gives (for tests and demos)."""
-    x = load_audio(path, sample_rate)
+@dataclass(frozen=True)
+class Chunk:
+    """A block of samples; ``end_of_file`` marks the last block of a file."""
+
+    samples: np.ndarray
+    end_of_file: bool = False
+
+
+def file_chunks(files: Sequence[Path], sample_rate: int, block_s: float = 0.1
+                ) -> Iterator[Chunk]:
+    """The files in turn as blocks, like the microphone gives (the last of each marked).
+    Each file is decoded when its turn comes (AudioFileError names it)."""
     n = max(1, int(round(block_s * sample_rate)))
-    for i in range(0, len(x), n):
-        yield x[i : i + n]
+    for path in files:
+        x = load_audio(path, sample_rate)
+        for i in range(0, len(x), n):
+            yield Chunk(x[i : i + n], end_of_file=i + n >= len(x))
 
 
 def find_input_device(name: str | None) -> int | None:
@@ -144,3 +158,14 @@ def microphone_blocks(
                 yield q.get(timeout=0.5)
             except queue.Empty:
                 continue
+
+
+def reinit_portaudio() -> None:
+    """Make PortAudio scan devices again (one plugged in after start is otherwise unseen)."""
+    try:
+        import sounddevice as sd
+
+        sd._terminate()
+        sd._initialize()
+    except Exception as exc:  # noqa: BLE001 - best effort; the next open reports the error
+        log.debug("PortAudio re-initialisation failed: %s", exc)

@@ -7,6 +7,7 @@ evaluation uses, so reported accuracy is what the device does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -156,3 +157,14 @@ class SpeechRecogniser:
         if not kept[0]:  # music or noise, nobody talking
             return self.result(None, 1, 0)
         return self.result(emo[0], 1, 1)
+
+
+def speech_recogniser(model_path: Path | str | None = None, vad_threshold_db: float | None = None,
+                      sample_rate: int | None = None) -> SpeechRecogniser:
+    """The shipped speech model (or ``model_path``): the factory ``audio.recogniser``
+    names by default (:mod:`edge.recognisers`)."""
+    from edge.runtime import default_models_dir, load_model
+
+    path = Path(model_path) if model_path else default_models_dir() / "speech_emotion.tflite"
+    vad = VadParams() if vad_threshold_db is None else VadParams(threshold_db=vad_threshold_db)
+    return SpeechRecogniser(load_model(path, "speech"), vad, sample_rate)

@@ -55,9 +55,9 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from edge.labels import check_labels, confidence, expected_va
+from edge.num import clip
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +75,6 @@ QUADRANTS: dict[tuple[bool, bool], str] = {
 QUADRANT_LABELS: tuple[str, ...] = (NEUTRAL, *QUADRANTS.values())
 
 _SQRT2 = math.sqrt(2.0)
-
-
-def _clip(x: float, lo: float = -1.0, hi: float = 1.0) -> float:
-    return min(hi, max(lo, x))
 
 
 def _check_unit(name: str, x: float, lo: float) -> float:
@@ -268,27 +264,6 @@ class MoodEstimate:
     quadrant: str
     contributions: Mapping[str, ModalityContribution] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (for MQTT payloads and ``--json`` output)."""
-        return {
-            "ts": self.ts,
-            "valence": round(self.valence, 4),
-            "arousal": round(self.arousal, 4),
-            "confidence": round(self.confidence, 4),
-            "quadrant": self.quadrant,
-            "contributions": {
-                m: {
-                    "valence": round(c.valence, 4),
-                    "arousal": round(c.arousal, 4),
-                    "confidence": round(c.confidence, 4),
-                    "age_s": round(c.age_s, 3),
-                    "weight": round(c.weight, 4),
-                    "share": round(c.share, 4),
-                }
-                for m, c in self.contributions.items()
-            },
-        }
-
 
 @dataclass
 class _ModalityState:
@@ -316,10 +291,10 @@ class _ModalityState:
 
     def point(self, evidence_prior: float) -> tuple[float, float, float]:
         """Smoothed (valence, arousal, confidence); the origin when no confidence at all."""
-        conf = _clip(self.sum_c / (self.sum_1 + evidence_prior), 0.0, 1.0)
+        conf = clip(self.sum_c / (self.sum_1 + evidence_prior), 0.0, 1.0)
         if self.sum_w <= 0.0:
             return 0.0, 0.0, conf
-        return _clip(self.sum_v / self.sum_w), _clip(self.sum_a / self.sum_w), conf
+        return clip(self.sum_v / self.sum_w), clip(self.sum_a / self.sum_w), conf
 
 
 class MoodFuser:
@@ -342,7 +317,7 @@ class MoodFuser:
     def observe(self, obs: Observation) -> bool:
         """Add one observation; returns False if it was dropped as out of order."""
         dv, da = self.params.offset_of(obs.modality)
-        v, a = _clip(obs.valence - dv), _clip(obs.arousal - da)
+        v, a = clip(obs.valence - dv), clip(obs.arousal - da)
         c = float(obs.confidence)
         state = self._states.get(obs.modality)
         if state is None:
@@ -373,11 +348,11 @@ class MoodFuser:
         if total <= 0.0:
             fv = fa = conf = 0.0
         else:
-            fv = _clip(sum(r[1] * r[6] for r in rows) / total)
-            fa = _clip(sum(r[2] * r[6] for r in rows) / total)
+            fv = clip(sum(r[1] * r[6] for r in rows) / total)
+            fa = clip(sum(r[2] * r[6] for r in rows) / total)
             miss = math.prod(1.0 - r[3] * r[5] for r in rows)
             spread2 = sum(r[6] * ((r[1] - fv) ** 2 + (r[2] - fa) ** 2) for r in rows) / total
-            conf = _clip((1.0 - miss) * (1.0 - math.sqrt(spread2) / _SQRT2), 0.0, 1.0)
+            conf = clip((1.0 - miss) * (1.0 - math.sqrt(spread2) / _SQRT2), 0.0, 1.0)
         label = NEUTRAL
         if total > 0:
             label = quadrant(fv, fa, self._label, p.hysteresis, p.neutral_radius)

@@ -30,15 +30,21 @@ import sqlite3
 import string
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from edge.music.tracks import (  # noqa: F401 - re-exported
+    FEEDBACK_KINDS,
+    CatalogError,
+    CatalogSnapshot,
+    Track,
+)
+
 log = logging.getLogger(__name__)
 
 STARTER_CATALOGUE = Path(__file__).resolve().parent / "data" / "starter_catalogue.csv"
-FEEDBACK_KINDS: tuple[str, ...] = ("like", "skip", "dislike")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tracks (
@@ -62,26 +68,6 @@ CREATE TABLE IF NOT EXISTS feedback (
     ts REAL NOT NULL
 );
 """
-
-
-class CatalogError(ValueError):
-    """A catalogue problem the user can fix; the message names file, line and column."""
-
-
-@dataclass(frozen=True)
-class Track:
-    """One playable track placed in arousal/valence space ([-1, 1]²)."""
-
-    uri: str
-    title: str
-    artist: str
-    valence: float
-    arousal: float
-    duration_s: float | None = None
-    genre: str | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return {**asdict(self), "valence": round(self.valence, 4), "arousal": round(self.arousal, 4)}
 
 
 @dataclass(frozen=True)
@@ -239,28 +225,6 @@ def parse_csv(path: str | Path, mapping: ColumnMapping) -> list[Track]:
     if not tracks:
         raise CatalogError(f"{path}: no tracks (the file has a header but no rows)")
     return tracks
-
-
-@dataclass(frozen=True)
-class CatalogSnapshot:
-    """Track positions as arrays for vectorised ranking, taken at one ``version``.
-
-    ``va`` is (n, 2) float64 (valence, arousal), and ``valence``/``arousal`` the same
-    as contiguous columns (faster to scan); ``artist_ids`` (n,) int64 numbers the
-    artists (case-folded); ``feedback`` (n,) float64 sums feedback values per track.
-    """
-
-    version: int
-    tracks: tuple[Track, ...]
-    va: np.ndarray
-    valence: np.ndarray
-    arousal: np.ndarray
-    artist_ids: np.ndarray
-    feedback: np.ndarray
-    index: Mapping[str, int]
-
-    def __len__(self) -> int:
-        return len(self.tracks)
 
 
 #: Value of one feedback event for ranking: likes pull, skips and dislikes push.

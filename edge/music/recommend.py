@@ -36,12 +36,16 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge.labels import CIRCUMPLEX
-from edge.music.catalog import Catalog, CatalogError, CatalogSnapshot, Track
+from edge.music.tracks import CatalogError, CatalogSnapshot, Track
+from edge.num import rnd
+
+if TYPE_CHECKING:
+    from edge.music.catalog import Catalog
 
 Point = tuple[float, float]
 
@@ -97,7 +101,10 @@ class Recommendation:
     reason: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"track": self.track.to_dict(), "reason": dict(self.reason)}
+        """The one JSON shape of a recommendation (``…/tracks`` and ``edge-cli recommend``)."""
+        t = self.track
+        return {"uri": t.uri, "title": t.title, "artist": t.artist, "valence": rnd(t.valence),
+                "arousal": rnd(t.arousal), "reason": dict(self.reason)}
 
 
 def _point(p: Sequence[float], name: str) -> Point:
@@ -150,10 +157,6 @@ def feedback_bias(snapshot: CatalogSnapshot, params: RecommenderParams) -> np.nd
     return params.feedback_weight * np.tanh(f) + params.neighbour_weight * np.tanh(neighbours)
 
 
-def _round(x: float) -> float:
-    return round(float(x), 4)
-
-
 def recommend(
     snapshot: CatalogSnapshot,
     mood: Sequence[float],
@@ -164,13 +167,10 @@ def recommend(
     recent: Sequence[str] = (),
     params: RecommenderParams | None = None,
     bias: np.ndarray | None = None,
-    start_step: int = 0,
 ) -> list[Recommendation]:
     """Choose up to ``n`` tracks for ``mood`` under ``policy`` (pure; no I/O).
 
-    ``recent`` lists played URIs newest first; ``start_step`` skips that many
-    waypoints of the iso path (the daemon passes how many tracks of the current plan
-    already played).  ``bias`` defaults to :func:`feedback_bias` of the snapshot.
+    ``recent`` lists played URIs newest first.  ``bias`` defaults to :func:`feedback_bias` of the snapshot.
     """
     params = params if params is not None else RecommenderParams()
     if len(snapshot) == 0:
@@ -193,7 +193,7 @@ def recommend(
     picks: list[Recommendation] = []
     dist = np.empty(0)
     last_waypoint = None
-    for k in range(start_step, start_step + min(n, len(snapshot))):
+    for k in range(min(n, len(snapshot))):
         wv, wa = path[min(k, len(path) - 1)]
         if (wv, wa) != last_waypoint:
             dv, da = v - wv, a - wa
@@ -220,11 +220,11 @@ def recommend(
             "policy": policy.value,
             "step": min(k, len(path) - 1),
             "steps": len(path) - 1,
-            "waypoint": [_round(wv), _round(wa)],
-            "distance": _round(dist[i]),
-            "mood_distance": _round(math.hypot(t.valence - mood[0], t.arousal - mood[1])),
-            "target": [_round(goal[0]), _round(goal[1])],
-            "feedback": _round(bias[i]),
+            "waypoint": [rnd(wv), rnd(wa)],
+            "distance": rnd(dist[i]),
+            "mood_distance": rnd(math.hypot(t.valence - mood[0], t.arousal - mood[1])),
+            "target": [rnd(goal[0]), rnd(goal[1])],
+            "feedback": rnd(bias[i]),
         }
         if relaxed:
             reason["relaxed"] = relaxed
@@ -259,13 +259,12 @@ class Recommender:
         n: int = 5,
         *,
         target: Sequence[float] | None = None,
-        start_step: int = 0,
     ) -> list[Recommendation]:
         """See :func:`recommend`; recent plays come from the catalogue."""
         snap, bias = self._snapshot_and_bias()
         recent = self.catalog.recent_plays(self.params.repeat_window)
         return recommend(snap, mood, policy, n, target=target, recent=recent,
-                         params=self.params, bias=bias, start_step=start_step)
+                         params=self.params, bias=bias)
 
     def played(self, uri: str, ts: float | None = None) -> None:
         """Record that a track was played (feeds the no-repeat and artist windows)."""

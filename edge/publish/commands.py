@@ -1,18 +1,16 @@
-"""The ``…/cmd`` topic's JSON commands: a strict schema, parsed without side effects.
+"""The ``…/cmd`` topic's JSON commands, in one table.
 
 Every command is a JSON object with ``"cmd"`` and, optionally, an ``"id"`` (string or
-integer, echoed in the answer on ``…/events``)::
+integer, echoed in the answer on ``…/events``).  :data:`COMMANDS` gives each command
+its schema (its keys and a parser, without side effects), its handler, the thread the
+handler runs on, and the line ``docs/daemon.md`` shows for it (checked by
+``tests/test_commands_doc.py``).  :func:`parse_command` reads the schema; the daemon's
+dispatcher (:mod:`edge.daemon.control`) runs the handler on its thread.  Adding a
+command is one row here and one handler.
 
-    {"cmd": "set_policy", "policy": "uplift"}            match | uplift | calm | target
-    {"cmd": "set_policy", "policy": "target", "target": [0.4, -0.6]}
-    {"cmd": "set_target", "valence": 0.4, "arousal": -0.6}   (implies policy "target")
-    {"cmd": "pause", "what": "audio"}                     audio | camera | all (default)
-    {"cmd": "resume", "what": "all"}
-    {"cmd": "feedback", "uri": "spotify:track:…", "kind": "like"}   like | skip | dislike
-    {"cmd": "played", "uri": "spotify:track:…"}           a player started this track
-    {"cmd": "recommend"}                                   recommend now
-    {"cmd": "status"}                                      answer with the daemon's status
-    {"cmd": "reload_calibration"}                          re-read calibration.json
+A handler is called as ``handler(ctx, command)`` with the daemon's :class:`Control`; it
+returns the answer's ``result`` (or None when it answered itself) and raises ValueError
+(CatalogError is one) for an answer with ``"ok": false``.
 
 Unknown commands or keys, wrong types and out-of-range values are a
 :class:`CommandError` whose message says what was expected.
@@ -22,26 +20,18 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from edge.music.catalog import FEEDBACK_KINDS
 from edge.music.recommend import Policy
+from edge.music.tracks import FEEDBACK_KINDS
 
 MAX_PAYLOAD = 4096
 PAUSABLE = ("audio", "camera")
-_ARGS: dict[str, frozenset[str]] = {
-    "set_policy": frozenset({"policy", "target"}),
-    "set_target": frozenset({"valence", "arousal"}),
-    "pause": frozenset({"what"}),
-    "resume": frozenset({"what"}),
-    "feedback": frozenset({"uri", "kind"}),
-    "played": frozenset({"uri"}),
-    "recommend": frozenset(),
-    "status": frozenset(),
-    "reload_calibration": frozenset(),
-}
-COMMANDS = tuple(_ARGS)
+# where a handler runs: on the MQTT thread (quick, in memory), the main thread (file
+# I/O, hand-over to the stages), or the recommender's thread (SQLite lives there)
+NOW, MAIN, TRACKS = "mqtt", "main", "tracks"
 
 
 class CommandError(ValueError):
@@ -53,15 +43,31 @@ class CommandError(ValueError):
         self.cmd = cmd
 
 
+# -- the schemas: each command's arguments --------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyArgs:
+    policy: Policy
+    target: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class PauseArgs:
+    what: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TrackArgs:
+    uri: str
+    kind: str | None = None
+
+
 @dataclass(frozen=True)
 class Command:
     cmd: str
     id: str | int | None = None
-    policy: Policy | None = None
-    target: tuple[float, float] | None = None
-    what: tuple[str, ...] = ()
-    uri: str | None = None
-    kind: str | None = None
+    args: Any = None  # the command's schema object (None: no arguments)
 
 
 def _unit(value: Any, name: str) -> float:
@@ -84,6 +90,153 @@ def _uri(value: Any) -> str:
     return value
 
 
+def _set_policy(data: dict[str, Any]) -> PolicyArgs:
+    try:
+        policy = Policy(data.get("policy"))
+    except ValueError:
+        raise ValueError(f"policy: expected one of {[p.value for p in Policy]}, "
+                         f"got {_brief(data.get('policy'))}") from None
+    target = data.get("target")
+    if target is not None:
+        if policy is not Policy.TARGET:
+            raise ValueError("target: only applies to policy 'target'")
+        if not isinstance(target, list) or len(target) != 2:
+            raise ValueError(f"target: expected [valence, arousal], got {_brief(target)}")
+        target = (_unit(target[0], "target[0]"), _unit(target[1], "target[1]"))
+    return PolicyArgs(policy, target)
+
+
+def _set_target(data: dict[str, Any]) -> PolicyArgs:
+    for key in ("valence", "arousal"):
+        if key not in data:
+            raise ValueError(f"{key}: missing (expected a number in [-1, 1])")
+    return PolicyArgs(Policy.TARGET, (_unit(data["valence"], "valence"),
+                                      _unit(data["arousal"], "arousal")))
+
+
+def _what(data: dict[str, Any]) -> PauseArgs:
+    what = data.get("what", "all")
+    if what == "all":
+        return PauseArgs(PAUSABLE)
+    if what not in PAUSABLE:
+        raise ValueError(f"what: expected one of {[*PAUSABLE, 'all']}, got {_brief(what)}")
+    return PauseArgs((what,))
+
+
+def _feedback(data: dict[str, Any]) -> TrackArgs:
+    kind = data.get("kind")
+    if kind not in FEEDBACK_KINDS:
+        raise ValueError(f"kind: expected one of {list(FEEDBACK_KINDS)}, got {_brief(kind)}")
+    return TrackArgs(_uri(data.get("uri")), kind)
+
+
+def _played(data: dict[str, Any]) -> TrackArgs:
+    return TrackArgs(_uri(data.get("uri")))
+
+
+def _none(data: dict[str, Any]) -> None:
+    return None
+
+
+# -- the handlers: what each command does, through the daemon's Control ---------------
+
+
+class Control(Protocol):
+    """What the handlers change (the daemon implements it)."""
+
+    def pause(self, what: Sequence[str], pause: bool) -> dict[str, Any]: ...
+    def status(self) -> dict[str, Any]: ...
+    def reload_calibration(self, trigger: str, ident: Any) -> bool: ...
+    def set_policy(self, policy: Policy, target: tuple[float, float] | None
+                   ) -> dict[str, Any]: ...
+    def feedback(self, uri: str, kind: str) -> None: ...
+    def played(self, uri: str) -> None: ...
+    def recommend_now(self) -> dict[str, Any]: ...
+
+
+def _on_pause(ctx: Control, c: Command) -> dict[str, Any]:
+    return ctx.pause(c.args.what, True)
+
+
+def _on_resume(ctx: Control, c: Command) -> dict[str, Any]:
+    return ctx.pause(c.args.what, False)
+
+
+def _on_status(ctx: Control, c: Command) -> dict[str, Any]:
+    return ctx.status()
+
+
+def _on_reload(ctx: Control, c: Command) -> None:
+    ctx.reload_calibration("cmd", c.id)  # answers itself (SIGHUP shares the answer)
+
+
+def _on_policy(ctx: Control, c: Command) -> dict[str, Any]:
+    return ctx.set_policy(c.args.policy, c.args.target)
+
+
+def _on_feedback(ctx: Control, c: Command) -> dict[str, Any]:
+    ctx.feedback(c.args.uri, c.args.kind)
+    return {"uri": c.args.uri, "kind": c.args.kind}
+
+
+def _on_played(ctx: Control, c: Command) -> dict[str, Any]:
+    ctx.played(c.args.uri)
+    return {"uri": c.args.uri}
+
+
+def _on_recommend(ctx: Control, c: Command) -> dict[str, Any]:
+    return ctx.recommend_now()
+
+
+# -- the table ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spec:
+    keys: frozenset[str]  # the arguments it takes besides "cmd" and "id"
+    parse: Callable[[dict[str, Any]], Any]  # data → its schema object; ValueError says why
+    handler: Callable[[Control, Command], dict[str, Any] | None]
+    thread: str  # NOW | MAIN | TRACKS
+    example: str  # the line docs/daemon.md shows
+    doc: str
+
+
+def _spec(keys: str, parse: Callable[[dict[str, Any]], Any], handler: Callable[..., Any],
+          thread: str, example: dict[str, Any], doc: str) -> Spec:
+    return Spec(frozenset(keys.split()), parse, handler, thread,
+                json.dumps(example, ensure_ascii=False), doc)
+
+
+COMMANDS: dict[str, Spec] = {
+    "set_policy": _spec("policy target", _set_policy, _on_policy, TRACKS,
+                        {"cmd": "set_policy", "policy": "uplift"},
+                        "match | uplift | calm | target (with [valence, arousal])"),
+    "set_target": _spec("valence arousal", _set_target, _on_policy, TRACKS,
+                        {"cmd": "set_target", "valence": 0.4, "arousal": -0.6},
+                        'policy "target" toward that point'),
+    "pause": _spec("what", _what, _on_pause, NOW, {"cmd": "pause", "what": "audio"},
+                   "privacy: audio | camera | all"),
+    "resume": _spec("what", _what, _on_resume, NOW, {"cmd": "resume", "what": "all"},
+                    "audio | camera | all (default)"),
+    "feedback": _spec("uri kind", _feedback, _on_feedback, TRACKS,
+                      {"cmd": "feedback", "uri": "spotify:track:…", "kind": "like"},
+                      "like | skip | dislike"),
+    "played": _spec("uri", _played, _on_played, TRACKS,
+                    {"cmd": "played", "uri": "spotify:track:…"}, "a player started this track"),
+    "recommend": _spec("", _none, _on_recommend, TRACKS, {"cmd": "recommend", "id": 1},
+                       "new tracks now (or when the interval allows)"),
+    "status": _spec("", _none, _on_status, NOW, {"cmd": "status"},
+                    "sources, pauses, policy, calibration"),
+    "reload_calibration": _spec("", _none, _on_reload, MAIN, {"cmd": "reload_calibration"},
+                                "re-read calibration.json (like SIGHUP)"),
+}
+
+
+def doc_lines() -> list[str]:
+    """The command list of docs/daemon.md: each command's example and what it does."""
+    return [f"    {s.example:<56} {s.doc}" for s in COMMANDS.values()]
+
+
 def parse_command(payload: bytes | str) -> Command:
     """Parse one ``cmd`` payload; raises :class:`CommandError` with a clear message."""
     if len(payload) > MAX_PAYLOAD:
@@ -103,51 +256,14 @@ def parse_command(payload: bytes | str) -> Command:
         raise CommandError(f"id: expected a string (<= 64 characters) or an integer, "
                            f"got {_brief(ident)}")
     cmd = data.get("cmd")
-    if not isinstance(cmd, str) or cmd not in _ARGS:
+    if not isinstance(cmd, str) or cmd not in COMMANDS:
         raise CommandError(f"cmd: expected one of {list(COMMANDS)}, got {_brief(cmd)}", ident)
-    extra = sorted(set(data) - _ARGS[cmd] - {"cmd", "id"})
+    spec = COMMANDS[cmd]
+    extra = sorted(set(data) - spec.keys - {"cmd", "id"})
     if extra:
         raise CommandError(f"{cmd}: unknown key(s) {extra}; expected "
-                           f"{sorted(_ARGS[cmd]) or 'no arguments'}", ident, cmd)
+                           f"{sorted(spec.keys) or 'no arguments'}", ident, cmd)
     try:
-        return _build(cmd, ident, data)
+        return Command(cmd, ident, spec.parse(data))
     except ValueError as exc:
         raise CommandError(f"{cmd}: {exc}", ident, cmd) from None
-
-
-def _build(cmd: str, ident: str | int | None, data: dict[str, Any]) -> Command:
-    if cmd == "set_policy":
-        try:
-            policy = Policy(data.get("policy"))
-        except ValueError:
-            raise ValueError(f"policy: expected one of {[p.value for p in Policy]}, "
-                             f"got {_brief(data.get('policy'))}") from None
-        target = data.get("target")
-        if target is not None:
-            if policy is not Policy.TARGET:
-                raise ValueError("target: only applies to policy 'target'")
-            if not isinstance(target, list) or len(target) != 2:
-                raise ValueError(f"target: expected [valence, arousal], got {_brief(target)}")
-            target = (_unit(target[0], "target[0]"), _unit(target[1], "target[1]"))
-        return Command(cmd, ident, policy=policy, target=target)
-    if cmd == "set_target":
-        for key in ("valence", "arousal"):
-            if key not in data:
-                raise ValueError(f"{key}: missing (expected a number in [-1, 1])")
-        target = (_unit(data["valence"], "valence"), _unit(data["arousal"], "arousal"))
-        return Command(cmd, ident, policy=Policy.TARGET, target=target)
-    if cmd in ("pause", "resume"):
-        what = data.get("what", "all")
-        if what == "all":
-            return Command(cmd, ident, what=PAUSABLE)
-        if what not in PAUSABLE:
-            raise ValueError(f"what: expected one of {[*PAUSABLE, 'all']}, got {_brief(what)}")
-        return Command(cmd, ident, what=(what,))
-    if cmd == "feedback":
-        kind = data.get("kind")
-        if kind not in FEEDBACK_KINDS:
-            raise ValueError(f"kind: expected one of {list(FEEDBACK_KINDS)}, got {_brief(kind)}")
-        return Command(cmd, ident, uri=_uri(data.get("uri")), kind=kind)
-    if cmd == "played":
-        return Command(cmd, ident, uri=_uri(data.get("uri")))
-    return Command(cmd, ident)

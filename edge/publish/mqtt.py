@@ -1,21 +1,8 @@
-"""Every MQTT topic in one place: availability (last will), mood, tracks, stats, cmd/events
-and Home Assistant discovery, over ``paho-mqtt`` 2.x with reconnect and republish.
+"""The MQTT transport: availability (last will), the daemon's topics, commands in and Home
+Assistant discovery, over ``paho-mqtt`` 2.x with reconnect and republish.
 
-Topics under ``<topic_prefix>/<device_id>``:
-
-=================  ======  ====  =====================================================
-topic              retain  QoS   payload
-=================  ======  ====  =====================================================
-``availability``   yes     1     ``online`` / ``offline`` (``offline`` is the last will)
-``mood``           yes     1     JSON: ts, valence, arousal, confidence, quadrant,
-                                 emotion, sources {modality: label, confidence, age_s}
-``tracks``         yes     1     JSON: ts, policy, target, mood, tracks [{uri, title,
-                                 artist, valence, arousal, reason}]
-``stats``          no      0     JSON: latencies, counters, CPU %, RSS, uptime, versions,
-                                 calibration {calibrated_at, age_s, …}
-``cmd``            (in)    1     JSON commands (:mod:`edge.publish.commands`)
-``events``         no      1     JSON answers to commands: ts, id, cmd, ok, result/error
-=================  ======  ====  =====================================================
+The topics, their retain flags, QoS and payloads are the table in
+:mod:`edge.publish.topics`; this module is the transport only.
 
 While the broker is away, retained state is kept (the latest payload per topic) and
 republished, with ``online`` and the discovery message, on every reconnect; other
@@ -39,32 +26,13 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import HomeAssistantConfig, MqttConfig
-from edge.publish.discovery import discovery_payload, discovery_topic
+from edge.publish.discovery import discovery_payload
+from edge.publish.topics import BY_NAME, DISCOVERY, Topics
 
 log = logging.getLogger(__name__)
 
 MAX_PUBLISH_BYTES = 64 * 1024
 ONLINE, OFFLINE = "online", "offline"
-
-
-@dataclass(frozen=True)
-class Topics:
-    base: str
-    availability: str
-    mood: str
-    tracks: str
-    stats: str
-    cmd: str
-    events: str
-    discovery: str
-    ha_status: str
-
-    @classmethod
-    def of(cls, mqtt: MqttConfig, ha: HomeAssistantConfig) -> Topics:
-        b = mqtt.base_topic
-        return cls(b, f"{b}/availability", f"{b}/mood", f"{b}/tracks", f"{b}/stats",
-                   f"{b}/cmd", f"{b}/events", discovery_topic(ha.prefix, mqtt.device_id),
-                   f"{ha.prefix}/status")
 
 
 def make_client(mqtt: MqttConfig, client_id: str | None = None) -> paho.Client:
@@ -91,7 +59,7 @@ def encode(payload: Any) -> bytes:
 
 
 class MqttPublisher:
-    """The daemon's MQTT side.  Thread-safe: any stage may call ``publish_*``.
+    """The daemon's MQTT side.  Thread-safe: any stage may call ``publish``.
 
     ``on_command(payload, topic)`` is called on paho's network thread for every
     ``…/cmd`` message; it must return quickly and never raise (errors are logged).
@@ -114,7 +82,8 @@ class MqttPublisher:
         self.counters = {"published": 0, "dropped": 0, "connects": 0, "disconnects": 0,
                          "commands": 0}
         c = self.client = make_client(mqtt)
-        c.will_set(self.topics.availability, OFFLINE, qos=1, retain=True)
+        avail = BY_NAME["availability"]
+        c.will_set(self.topics.availability, OFFLINE, qos=avail.qos, retain=True)
         c.max_inflight_messages_set(100)
         c.max_queued_messages_set(5000)
         c.on_connect = self._on_connect
@@ -140,7 +109,8 @@ class MqttPublisher:
             connected = self._connected
         if connected:
             try:
-                info = self.client.publish(self.topics.availability, OFFLINE, qos=1, retain=True)
+                info = self.client.publish(self.topics.availability, OFFLINE,
+                                           qos=BY_NAME["availability"].qos, retain=True)
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError) as exc:
                 log.warning("MQTT: could not publish offline: %s", exc)
@@ -150,17 +120,11 @@ class MqttPublisher:
         stopper.join(timeout)
 
     # -- publishing --------------------------------------------------------------------
-    def publish_mood(self, payload: dict[str, Any]) -> None:
-        self._publish(self.topics.mood, payload, qos=1, retain=True)
-
-    def publish_tracks(self, payload: dict[str, Any]) -> None:
-        self._publish(self.topics.tracks, payload, qos=1, retain=True)
-
-    def publish_stats(self, payload: dict[str, Any]) -> None:
-        self._publish(self.topics.stats, payload, qos=0, retain=False)
-
-    def publish_event(self, payload: dict[str, Any]) -> None:
-        self._publish(self.topics.events, payload, qos=1, retain=False)
+    def publish(self, name: str, payload: dict[str, Any]) -> None:
+        """Publish ``payload`` on the topic ``name`` of the topic table, with its QoS and
+        retain flag (KeyError for a topic not in the table)."""
+        t = BY_NAME[name]
+        self._publish(getattr(self.topics, name), payload, t.qos, bool(t.retain))
 
     def _publish(self, topic: str, payload: dict[str, Any], qos: int, retain: bool) -> None:
         try:
@@ -197,13 +161,13 @@ class MqttPublisher:
                 log.error("MQTT: broker %s:%d refused the connection: %s", self.cfg.host,
                           self.cfg.port, reason_code)
                 return
-            client.subscribe([(self.topics.cmd, 1), (self.topics.ha_status, 1)])
+            client.subscribe([(self.topics.cmd, BY_NAME["cmd"].qos), (self.topics.ha_status, 1)])
             with self._lock:
                 self._connected = True
                 self.counters["connects"] += 1
-                self._send(self.topics.availability, ONLINE, 1, True)
+                self._send(self.topics.availability, ONLINE, BY_NAME["availability"].qos, True)
                 if self._discovery is not None:
-                    self._send(self.topics.discovery, self._discovery, 1, True)
+                    self._send(self.topics.discovery, self._discovery, DISCOVERY.qos, True)
                 for topic, (data, qos) in self._retained.items():
                     self._send(topic, data, qos, True)
             log.info("MQTT: connected to %s:%d; online, %d retained topic(s) republished",
@@ -231,7 +195,8 @@ class MqttPublisher:
                 if self._discovery is not None:
                     with self._lock:
                         if self._connected:
-                            self._send(self.topics.discovery, self._discovery, 1, True)
+                            self._send(self.topics.discovery, self._discovery, DISCOVERY.qos,
+                                       True)
                     log.info("MQTT: Home Assistant is online; discovery re-sent")
         except Exception:  # noqa: BLE001 - a callback must not kill paho's thread
             log.exception("MQTT: error handling a message on %s", msg.topic)

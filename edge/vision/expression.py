@@ -9,6 +9,7 @@ so reported accuracy is what the device does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -106,3 +107,12 @@ class FaceRecogniser:
         gray = to_gray_u8(image)
         h, w = gray.shape
         return self.result(self.probabilities(gray)[0], 1, (0, 0, int(w), int(h)))
+
+
+def face_recogniser(model_path: Path | str | None = None) -> FaceRecogniser:
+    """The shipped face model (or ``model_path``): the factory ``camera.recogniser``
+    names by default (:mod:`edge.recognisers`)."""
+    from edge.runtime import default_models_dir, load_model
+
+    path = Path(model_path) if model_path else default_models_dir() / "face_expression.tflite"
+    return FaceRecogniser(load_model(path, "face"))

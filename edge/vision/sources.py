@@ -1,6 +1,7 @@
 """Frame sources: image files and folders, video files, USB webcams (OpenCV) and the
-Raspberry Pi camera (picamera2, imported only when used), plus a rate-limited runner
-that drops frames instead of queueing them while the recogniser is busy.
+Raspberry Pi camera (picamera2, imported only when used).  The only code that opens
+cameras and decodes images: predict, calibrate, training and the daemon all read
+frames through it (the daemon's workers add pacing and retries only).
 
 Nothing here writes frames anywhere: they go to the face recogniser in memory.
 """
@@ -10,10 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import struct
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,9 @@ from edge.vision.faces import import_cv2, to_gray_u8
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
+# ``.npy``: a uint8 (H, W) or (H, W, 3) BGR array saved with numpy (tests, demos)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp",
+                  ".npy")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".h264", ".mjpeg")
 MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_PIXELS = 64_000_000  # refuse to decode more than this (a 8000×8000 image)
@@ -101,6 +102,28 @@ def load_image(path: Path | str, gray: bool = True, max_side: int | None = MAX_S
     if size > MAX_FILE_BYTES:
         raise ImageError(path, f"file too large ({size / 2**20:.0f} MiB; limit "
                                f"{MAX_FILE_BYTES // 2**20} MiB)")
+    img = _load_npy(path) if path.suffix.lower() == ".npy" else _decode(path)
+    try:
+        return as_frame(img, gray=gray, max_side=max_side)
+    except ValueError as exc:
+        raise ImageError(path, str(exc)) from None
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    """A saved array, as it is (no decoder, no header to check)."""
+    try:
+        img = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise ImageError(path, f"not a readable .npy array ({exc})") from None
+    if img.dtype != np.uint8 or img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] != 3):
+        raise ImageError(path, f"expected uint8 (H, W) or (H, W, 3), got {img.dtype} {img.shape}")
+    if img.size == 0:
+        raise ImageError(path, "image has no pixels")
+    return img
+
+
+def _decode(path: Path) -> np.ndarray:
+    """An image file decoded by OpenCV, after the checks of its header and size."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -125,10 +148,7 @@ def load_image(path: Path | str, gray: bool = True, max_side: int | None = MAX_S
                                f"{', '.join(IMAGE_SUFFIXES)})")
     if img.size == 0:
         raise ImageError(path, "image has no pixels")
-    try:
-        return as_frame(img, gray=gray, max_side=max_side)
-    except ValueError as exc:
-        raise ImageError(path, str(exc)) from None
+    return img
 
 
 def as_frame(img: np.ndarray, gray: bool = True, max_side: int | None = MAX_SIDE) -> np.ndarray:
@@ -182,12 +202,14 @@ class FrameSource:
 
 
 class ImageFiles(FrameSource):
-    """Image files and folders as frames; unreadable files are logged and skipped."""
+    """Image files and folders as frames; unreadable files are logged, handed to
+    ``on_error`` and skipped."""
 
-    def __init__(self, paths: list[Path | str]):
+    def __init__(self, paths: list[Path | str], on_error: Callable[[str], None] | None = None):
         self.paths = list(paths)
         self.name = "images"
         self.errors: list[str] = []
+        self.on_error = on_error
 
     def frames(self) -> Iterator[np.ndarray]:
         for path in iter_image_files(self.paths):
@@ -196,6 +218,8 @@ class ImageFiles(FrameSource):
             except ImageError as exc:
                 self.errors.append(str(exc))
                 log.warning("%s", exc)
+                if self.on_error is not None:
+                    self.on_error(str(exc))
 
 
 class VideoFile(FrameSource):
@@ -210,6 +234,7 @@ class VideoFile(FrameSource):
         self._cap = cv2.VideoCapture(str(self.path))
         if not self._cap.isOpened():
             raise ImageError(self.path, "not a readable video file (OpenCV could not open it)")
+        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 25.0)  # frames per second of video
 
     def frames(self) -> Iterator[np.ndarray]:
         while True:
@@ -331,87 +356,18 @@ def open_source(spec: str, size: tuple[int, int] = (320, 240)) -> FrameSource:
     raise ValueError(f"{spec}: expected 'picamera', a webcam number, a video file or images")
 
 
-# ---------------------------------------------------------------- rate limiting
-@dataclass
-class RunnerStats:
-    frames_read: int = 0
-    frames_processed: int = 0
-    frames_dropped_busy: int = 0  # a frame was due but the recogniser was still working
-    frames_skipped_rate: int = 0  # frames between the processing ticks
+def open_camera(backend: str = "auto", index: int = 0,
+                size: tuple[int, int] = (320, 240)) -> FrameSource:
+    """The camera ``backend`` names: ``picamera2``, ``opencv`` (webcam ``index``), or
+    ``auto``: the Pi camera when picamera2 is installed, else the webcam."""
+    if backend == "picamera2" or (backend == "auto" and _have_picamera2()):
+        return PiCamera(size)
+    return OpenCVCamera(index, size)
 
 
-class FrameRunner:
-    """Feeds frames to ``process`` at most ``fps`` times a second, in a worker thread.
-
-    The newest due frame goes to the worker; a frame that comes due while the worker
-    is still busy is dropped, never queued, so results never lag behind the camera.
-    """
-
-    def __init__(self, process: Callable[[np.ndarray], object], fps: float = 2.0,
-                 on_result: Callable[[object], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic):
-        if fps <= 0:
-            raise ValueError(f"fps: expected > 0, got {fps}")
-        self.process = process
-        self.period = 1.0 / fps
-        self.on_result = on_result
-        self.clock = clock
-        self.stats = RunnerStats()
-        self._slot: np.ndarray | None = None
-        self._busy = threading.Event()
-        self._wake = threading.Condition()
-        self._stop = False
-        self.errors: list[str] = []
-
-    def _worker(self) -> None:
-        while True:
-            with self._wake:
-                while self._slot is None and not self._stop:
-                    self._wake.wait()
-                if self._slot is None and self._stop:
-                    return
-                frame, self._slot = self._slot, None
-            try:
-                result = self.process(frame)
-                self.stats.frames_processed += 1
-                if self.on_result is not None:
-                    self.on_result(result)
-            except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the camera
-                log.exception("frame processing failed")
-                self.errors.append(repr(exc))
-            finally:
-                self._busy.clear()
-
-    def offer(self, frame: np.ndarray, now: float) -> bool:
-        """Hand ``frame`` to the worker if it is due and the worker is idle."""
-        self.stats.frames_read += 1
-        if now < self._next:
-            self.stats.frames_skipped_rate += 1
-            return False
-        self._next = max(self._next + self.period, now)
-        if self._busy.is_set():
-            self.stats.frames_dropped_busy += 1
-            return False
-        with self._wake:
-            self._busy.set()
-            self._slot = frame
-            self._wake.notify()
-        return True
-
-    def run(self, frames, max_frames: int | None = None, stop: threading.Event | None = None
-            ) -> RunnerStats:
-        """Drive ``frames`` (an iterable) until it ends, ``max_frames`` or ``stop``."""
-        self._next = self.clock()
-        worker = threading.Thread(target=self._worker, name="face-worker", daemon=True)
-        worker.start()
-        try:
-            for i, frame in enumerate(frames):
-                if (max_frames is not None and i >= max_frames) or (stop and stop.is_set()):
-                    break
-                self.offer(frame, self.clock())
-        finally:
-            with self._wake:
-                self._stop = True
-                self._wake.notify()
-            worker.join()
-        return self.stats
+def _have_picamera2() -> bool:
+    try:
+        import picamera2  # noqa: F401 - apt: python3-picamera2
+    except ImportError:
+        return False
+    return True

@@ -1,5 +1,6 @@
 """Building blocks of the pipeline: stage counters, dropping queues, source status,
-worker threads with heartbeats, and the publishing interface the stages talk to."""
+worker threads with heartbeats, the end-of-input sentinel, and the publishing
+interface the stages talk to."""
 
 from __future__ import annotations
 
@@ -17,12 +18,20 @@ log = logging.getLogger(__name__)
 
 
 class Sink(Protocol):
-    """Where the stages' results go (MQTT in the daemon, a list in tests)."""
+    """Where the stages' results go (MQTT in the daemon, a list in tests); ``topic`` is
+    a name in :data:`edge.publish.topics.TOPICS`."""
 
-    def publish_mood(self, payload: dict[str, Any]) -> None: ...
-    def publish_tracks(self, payload: dict[str, Any]) -> None: ...
-    def publish_stats(self, payload: dict[str, Any]) -> None: ...
-    def publish_event(self, payload: dict[str, Any]) -> None: ...
+    def publish(self, topic: str, payload: dict[str, Any]) -> None: ...
+
+
+class _End:
+    def __repr__(self) -> str:
+        return "END"
+
+
+#: End of input: a file source puts it on its queue when its files are done; each stage
+#: passes it on, so fusion and the recommender know when everything before it is done.
+END = _End()
 
 
 class StageStats:
@@ -81,27 +90,15 @@ class DropQueue:
         return False
 
     def push(self, item: Any, wait: bool, stop: threading.Event) -> bool:
-        """``put_wait`` when ``wait`` (file input run fast), else ``offer``."""
-        return self.put_wait(item, stop) if wait else self.offer(item)
+        """``put_wait`` when ``wait`` (file input run fast) or for :data:`END` (never
+        dropped), else ``offer``."""
+        return self.put_wait(item, stop) if wait or item is END else self.offer(item)
 
     def get(self, timeout: float) -> Any | None:
         try:
             return self._q.get(timeout=timeout)
         except queue.Empty:
             return None
-
-    def clear(self) -> None:
-        while True:
-            try:
-                self._q.get_nowait()
-            except queue.Empty:
-                return
-
-    def empty(self) -> bool:
-        return self._q.empty()
-
-    def qsize(self) -> int:
-        return self._q.qsize()
 
 
 @dataclass

@@ -1,0 +1,129 @@
+"""Calibration in the daemon: the config's VAD and fusion settings with
+``calibration.json`` laid over them, loaded at start and reloaded on SIGHUP or
+``{"cmd": "reload_calibration"}`` (on the main thread), then handed to the running
+speech and fusion stages, which apply them between items.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from edge import calibrate as C
+from edge.audio.vad import VadParams
+from edge.config import Config
+from edge.mood.fusion import FusionParams
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """What the pipeline runs with: the config's VAD and fusion settings with the
+    calibration laid over them (``calibration`` None: the config's alone)."""
+
+    vad: VadParams
+    fusion: FusionParams
+    calibration: C.Calibration | None = None
+    created: datetime | None = None  # aware; a naive ``created`` is taken as local time
+
+    @classmethod
+    def of(cls, config: Config, cal: C.Calibration | None, where: str = C.FILE_NAME
+           ) -> Calibrated:
+        """Defaults < the TOML file < the calibration, key by key: the calibration's VAD
+        threshold, and its offset and reliability for each modality it measured, replace
+        the config's; everything else stays.  CalibrationError when a value does not fit."""
+        vad, fusion = config.audio.vad, config.fusion
+        if cal is None:
+            return cls(vad, fusion)
+        try:
+            created = datetime.fromisoformat(cal.created)
+            if "threshold_db" in cal.vad:
+                vad = replace(vad, threshold_db=float(cal.vad["threshold_db"]))
+            offsets = {m: (float(v), float(a)) for m, (v, a) in cal.offsets.items()}
+            reliability = {m: float(r) for m, r in cal.reliability.items()}
+            fusion = replace(
+                fusion, calibration_offset={**fusion.calibration_offset, **offsets},
+                reliability={**fusion.reliability, **reliability})
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            raise C.CalibrationError(f"{where}: {exc}") from None
+        return cls(vad, fusion, cal, created if created.tzinfo else created.astimezone())
+
+    @classmethod
+    def load(cls, config: Config, state_dir: Path) -> Calibrated:
+        """From ``<state_dir>/calibration.json`` (absent: the config's settings)."""
+        where = str(state_dir / C.FILE_NAME)
+        try:
+            cal = C.load_calibration(state_dir)
+        except (OSError, ValueError, TypeError, AttributeError) as exc:  # beyond its own checks
+            raise C.CalibrationError(f"{where}: {exc}") from None
+        return cls.of(config, cal, where)
+
+    def stats(self, now: float | None = None) -> dict[str, Any]:
+        """The ``calibration`` object of ``…/stats``: when, and the settings in effect."""
+        created = self.created
+        return {
+            "calibrated_at": created.astimezone(UTC).isoformat(timespec="seconds")
+            if created else None,
+            "age_s": round(C.age_s(self.calibration, now), 1) if self.calibration else None,
+            "vad_threshold_db": self.vad.threshold_db,
+            "offsets": {m: list(self.fusion.offset_of(m))
+                        for m in sorted(self.fusion.calibration_offset)},
+            "reliability": {m: self.fusion.reliability_of(m)
+                            for m in sorted(self.fusion.reliability)},
+        }
+
+
+class Calibration:
+    """The calibration in effect and why the last load failed; answers every (re)load
+    with ``event(ident, "reload_calibration", ok, result, hold=..., trigger=...)``.
+
+    ``apply(calibrated)`` hands new settings to the running stages (set by the wiring)."""
+
+    def __init__(self, config: Config, state_dir: Path, event: Callable[..., None]) -> None:
+        self.config, self.state_dir, self.event = config, state_dir, event
+        self.apply: Callable[[Calibrated], None] = lambda c: None
+        self.error: str | None = None
+        try:
+            self.current = Calibrated.load(config, state_dir)
+        except C.CalibrationError as exc:
+            self.current = Calibrated.of(config, None)
+            self._failed(exc, "start", None, "running uncalibrated")
+        else:
+            self._log()
+
+    def reload(self, trigger: str = "call", ident: Any = None) -> bool:
+        """Re-read calibration.json and hand it to the running stages; answer on events.
+        A bad file keeps the calibration in use (and says why)."""
+        try:
+            calibrated = Calibrated.load(self.config, self.state_dir)
+        except C.CalibrationError as exc:
+            self._failed(exc, trigger, ident, "keeping the calibration in use")
+            return False
+        self.error = None
+        self.current = calibrated
+        self.apply(calibrated)
+        self._log()
+        self.event(ident, "reload_calibration", True, self.stats(), trigger=trigger)
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        return {**self.current.stats(), "error": self.error}
+
+    def _failed(self, exc: Exception, trigger: str, ident: Any, doing: str) -> None:
+        self.error = f"{exc}; {doing}"
+        log.warning("calibration: %s", self.error)
+        self.event(ident, "reload_calibration", False, self.error, hold=trigger == "start",
+                   trigger=trigger)
+
+    def _log(self) -> None:
+        c = self.current.stats()
+        if c["calibrated_at"] is None:
+            log.info("calibration: none in %s; using the config's settings", self.state_dir)
+        else:
+            log.info("calibration of %s: VAD threshold %g dBFS, offsets %s, reliability %s",
+                     c["calibrated_at"], c["vad_threshold_db"], c["offsets"], c["reliability"])

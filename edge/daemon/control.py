@@ -1,0 +1,149 @@
+"""The control plane: ``…/cmd`` messages → the command table
+(:data:`edge.publish.commands.COMMANDS`) → its handler, run on the thread the table
+names → the state it changes → the answer on ``…/events``.
+
+Signals come in here too: SIGHUP is a calibration reload served on the main thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from edge.daemon.base import SourceStatus, StageStats
+from edge.daemon.calibration import Calibration
+from edge.daemon.state import State
+from edge.daemon.tracks import TracksWorker
+from edge.music.recommend import Policy
+from edge.publish.commands import COMMANDS, MAIN, NOW, Command, CommandError, Spec, parse_command
+from edge.publish.payloads import event_payload, status_result
+
+log = logging.getLogger(__name__)
+
+
+class Events:
+    """Publishes answers on ``…/events``; ``hold``: once the broker is connected."""
+
+    def __init__(self, publish: Callable[[str, dict[str, Any]], None],
+                 connected: Callable[[], bool]) -> None:
+        self.publish, self.connected = publish, connected
+        self._held: list[dict[str, Any]] = []
+
+    def __call__(self, ident: Any, cmd: str | None, ok: bool, result: Any,
+                 hold: bool = False, **extra: Any) -> None:
+        payload = event_payload(ident, cmd, ok, result, time.time(), **extra)
+        if not ok:
+            log.info("command %s rejected: %s", cmd or "?", result)
+        if hold:
+            self._held.append(payload)
+        else:
+            self.publish("events", payload)
+
+    def release(self) -> None:
+        """Publish the held answers if the broker is connected (main thread)."""
+        if self._held and self.connected():
+            held, self._held = self._held, []
+            for payload in held:
+                self.publish("events", payload)
+
+
+class DaemonControl:
+    """What the command handlers change (:class:`edge.publish.commands.Control`)."""
+
+    def __init__(self, state: State, status: SourceStatus, calibration: Calibration,
+                 connected: Callable[[], bool]) -> None:
+        self.state, self.sources, self.calibration = state, status, calibration
+        self.connected = connected
+        self.tracks: TracksWorker | None = None  # set by the wiring
+
+    def pause(self, what: Sequence[str], pause: bool) -> dict[str, Any]:
+        return self.state.pause(what, pause)
+
+    def status(self) -> dict[str, Any]:
+        return status_result(self.sources.snapshot(), self.state.paused_list(),
+                             self.state.policy, self.calibration.stats(), self.connected())
+
+    def reload_calibration(self, trigger: str, ident: Any) -> bool:
+        return self.calibration.reload(trigger, ident)
+
+    # on the recommender's thread
+    def set_policy(self, policy: Policy, target: tuple[float, float] | None) -> dict[str, Any]:
+        assert self.tracks is not None
+        return self.tracks.set_policy(policy, target)
+
+    def feedback(self, uri: str, kind: str) -> None:
+        assert self.tracks is not None and self.tracks.recommender is not None
+        self.tracks.recommender.feedback(uri, kind)
+
+    def played(self, uri: str) -> None:
+        assert self.tracks is not None and self.tracks.recommender is not None
+        self.tracks.recommender.played(uri)
+
+    def recommend_now(self) -> dict[str, Any]:
+        assert self.tracks is not None
+        return self.tracks.request("requested")
+
+
+class Dispatcher:
+    """Parses each command, answers every one, runs its handler on its thread."""
+
+    def __init__(self, ctx: DaemonControl, events: Events, stats: StageStats) -> None:
+        self.ctx, self.events, self.stats = ctx, events, stats
+        self._main: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+
+    def on_command(self, payload: bytes, topic: str = "cmd") -> None:
+        """Called for each ``…/cmd`` message (on the MQTT thread)."""
+        try:
+            cmd = parse_command(payload)
+        except CommandError as exc:
+            self.stats.count("rejected")
+            self.events(exc.id, exc.cmd, False, f"{topic}: {exc}")
+            return
+        self.stats.processed(0.0)
+        spec = COMMANDS[cmd.cmd]
+        if spec.thread == NOW:
+            self.run(spec, cmd)
+        elif spec.thread == MAIN:
+            self.on_main(lambda: self.run(spec, cmd))
+        else:
+            tracks = self.ctx.tracks
+            if tracks is None or not tracks.is_alive():
+                self.reply(cmd, False, "the recommender is not running")
+            elif not tracks.submit(lambda: self._on_tracks(spec, cmd)):
+                self.reply(cmd, False, "busy: too many commands queued; try again")
+
+    def _on_tracks(self, spec: Spec, cmd: Command) -> None:
+        if self.ctx.tracks is None or self.ctx.tracks.recommender is None:
+            self.reply(cmd, False, "the music catalogue is unavailable (see stats.sources)")
+        else:
+            self.run(spec, cmd)
+
+    def run(self, spec: Spec, cmd: Command) -> None:
+        try:
+            result = spec.handler(self.ctx, cmd)
+        except ValueError as exc:  # CatalogError too
+            self.reply(cmd, False, str(exc))
+            return
+        if result is not None:
+            self.reply(cmd, True, result)
+
+    def reply(self, cmd: Command, ok: bool, result: dict[str, Any] | str) -> None:
+        self.events(cmd.id, cmd.cmd, ok, result)
+
+    def on_main(self, job: Callable[[], None]) -> None:
+        """Run ``job`` on the main thread (file I/O, hand-over to the stages)."""
+        self._main.put(job)
+
+    def serve_main(self) -> bool:
+        """On the main thread: run the jobs handed over.  True if any ran."""
+        served = False
+        while True:
+            try:
+                job = self._main.get_nowait()
+            except queue.Empty:
+                return served
+            job()
+            served = True

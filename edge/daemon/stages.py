@@ -1,0 +1,200 @@
+"""The middle stages: speech windows and frames → recognisers → fusion.
+
+Each stage is a :class:`~edge.daemon.base.Worker` reading a bounded queue; results go on
+to the next queue or, from fusion, to a :class:`~edge.daemon.base.Sink`.  :data:`END`
+passes through: fusion publishes a final mood once every input has ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from edge.audio.features import FeatureParams
+from edge.audio.vad import VadParams
+from edge.config import MoodConfig
+from edge.daemon.base import END, DropQueue, Sink, StageStats, Worker
+from edge.daemon.clock import Clock
+from edge.mood.fusion import FACE, VOICE, FusionParams, MoodEstimate, MoodFuser, Observation
+from edge.publish.payloads import mood_payload
+
+log = logging.getLogger(__name__)
+
+
+class FaceResultLike(Protocol):
+    label: str | None  # None: no face in the frame
+    probabilities: Mapping[str, float]
+    valence: float | None
+    arousal: float | None
+    confidence: float
+
+
+class FaceRecogniser(Protocol):
+    """What the camera path needs from a face model (edge.vision provides one)."""
+
+    def classify_frame(self, image: np.ndarray) -> FaceResultLike: ...
+
+
+class SpeechLike(Protocol):
+    params: FeatureParams
+    vad: VadParams  # which windows count as speech (the speech stage may replace it)
+
+    def classify_window(self, feats_window: np.ndarray) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """An observation for fusion and the label it came from (for the mood's ``sources``)."""
+
+    obs: Observation
+    label: str | None
+
+
+class RecogniserWorker(Worker):
+    """Takes (input, ts) items, classifies them, offers Labelled observations to fusion."""
+
+    def __init__(self, name: str, stop: threading.Event, inq: DropQueue, out: DropQueue,
+                 stats: StageStats, paused: threading.Event, clock: Clock) -> None:
+        super().__init__(name, stop)
+        self.inq, self.out, self.stats, self.paused, self.clock = inq, out, stats, paused, clock
+
+    def classify(self, x: np.ndarray, ts: float) -> Labelled | None:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        item = self.inq.get(timeout=0.5)
+        self.run_pending()  # settings handed over while waiting apply to this item
+        if item is None:
+            return
+        if item is END:
+            self.out.push(END, True, self.stop_event)
+            return
+        if self.paused.is_set():
+            self.stats.count("discarded")
+            return
+        t = time.perf_counter()
+        try:
+            result = self.classify(*item)
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            self.stats.count("errors")
+            log.warning("%s: bad recogniser output, skipped: %s", self.name, exc)
+            return
+        self.stats.processed(time.perf_counter() - t)
+        if result is None:
+            self.stats.count("no_result")
+            return
+        self.out.push(result, self.clock.wait_for_room, self.stop_event)
+
+
+class SpeechWorker(RecogniserWorker):
+    def __init__(self, recogniser: SpeechLike, **kw: Any) -> None:
+        super().__init__("speech", **kw)
+        self.rec = recogniser
+
+    def set_vad(self, vad: VadParams) -> None:
+        """Gate windows with ``vad`` from the next one on (any thread)."""
+        self.call_soon(lambda: setattr(self.rec, "vad", vad))
+
+    def classify(self, window: np.ndarray, ts: float) -> Labelled | None:
+        r = self.rec.classify_window(window)
+        if r.label is None:  # not speech (silence, steady noise)
+            return None
+        return Labelled(Observation.from_probabilities(VOICE, ts, r.probabilities), r.label)
+
+
+class FaceWorker(RecogniserWorker):
+    def __init__(self, recogniser: FaceRecogniser, **kw: Any) -> None:
+        super().__init__("face", **kw)
+        self.rec = recogniser
+
+    def classify(self, frame: np.ndarray, ts: float) -> Labelled | None:
+        r = self.rec.classify_frame(frame)
+        if r.label is None:  # no face in the frame
+            return None
+        if r.probabilities:
+            return Labelled(Observation.from_probabilities(FACE, ts, r.probabilities), r.label)
+        return Labelled(Observation(FACE, ts, float(r.valence), float(r.arousal),
+                                    float(r.confidence)), r.label)
+
+
+class MoodWorker(Worker):
+    """Fuses observations; every ``interval_s`` estimates the mood, publishes it when it
+    changed (or every ``refresh_s``), and hands every estimate to ``on_estimate``.
+
+    With ``on_end``, once :data:`END` came from each of its ``inputs``, it publishes a
+    final mood of everything observed, then calls ``on_end()`` (``drained`` is set)."""
+
+    def __init__(self, stop: threading.Event, params: FusionParams, cfg: MoodConfig,
+                 inq: DropQueue, sink: Sink, stats: StageStats,
+                 on_estimate: Callable[[MoodEstimate], None], clock: Clock, inputs: int = 0,
+                 on_end: Callable[[], None] | None = None) -> None:
+        super().__init__("fusion", stop)
+        self.fuser = MoodFuser(params)
+        self.cfg, self.inq, self.sink, self.stats = cfg, inq, sink, stats
+        self.on_estimate, self.clock, self.on_end = on_estimate, clock, on_end
+        self.open_inputs = inputs
+        self.labels: dict[str, str | None] = {}
+        self.latest_ts: float | None = None
+        self.next_tick = time.monotonic()
+        self.last: dict[str, Any] | None = None
+        self.last_time = 0.0
+        self.drained = threading.Event()
+
+    def set_params(self, params: FusionParams) -> None:
+        """Fuse with ``params`` from the next observation on (any thread).  The smoothed
+        history is kept: new offsets apply to new observations, new reliabilities at once."""
+        self.call_soon(lambda: setattr(self.fuser, "params", params))
+
+    def setup(self) -> None:
+        if self.open_inputs == 0:
+            self._end()
+
+    def step(self) -> None:
+        item = self.inq.get(timeout=max(0.0, min(0.5, self.next_tick - time.monotonic())))
+        self.run_pending()
+        if item is END:
+            self.open_inputs -= 1
+            if self.open_inputs == 0:
+                self._end()
+        elif item is not None:
+            t = time.perf_counter()
+            self.fuser.observe(item.obs)
+            self.labels[item.obs.modality] = item.label
+            self.latest_ts = max(self.latest_ts or item.obs.ts, item.obs.ts)
+            self.stats.processed(time.perf_counter() - t)
+        if time.monotonic() >= self.next_tick:
+            self.next_tick = time.monotonic() + self.cfg.interval_s
+            if self.latest_ts is not None:
+                self.tick()
+
+    def _end(self) -> None:
+        if self.on_end is None:
+            return
+        if self.latest_ts is not None:
+            self.tick(force=True)
+        self.on_end()
+        self.drained.set()
+
+    def tick(self, force: bool = False) -> None:
+        est = self.fuser.estimate(self.clock.now(self.latest_ts))
+        payload = mood_payload(est, self.labels, time.time())
+        if force or self._changed(payload):
+            self.sink.publish("mood", payload)
+            self.stats.count("published")
+            self.last, self.last_time = payload, time.monotonic()
+        self.on_estimate(est)
+
+    def _changed(self, p: dict[str, Any]) -> bool:
+        last = self.last
+        if last is None or time.monotonic() - self.last_time >= self.cfg.refresh_s:
+            return True
+        if (p["quadrant"], p["emotion"]) != (last["quadrant"], last["emotion"]):
+            return True
+        return any(abs(p[k] - last[k]) >= self.cfg.min_change
+                   for k in ("valence", "arousal", "confidence"))

@@ -1,1 +1,0 @@
-"""The daemon's pipeline stages as threads joined by bounded, dropping queues."""
