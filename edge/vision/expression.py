@@ -9,8 +9,8 @@ exactly the one-person answer.
 
 No face, no guess: a frame without a usable face gives ``label=None``, empty
 probabilities and a ``reason`` (no face, face too small, head turned or tilted).
-:func:`edge.vision.faces.preprocess_crops` and :func:`edge.vision.faces.face_probs` are the functions the training evaluation uses,
-so reported accuracy is what the device does.
+:func:`edge.vision.faces.preprocess_crops` and :func:`edge.vision.faces.face_probs` are
+the functions the training evaluation uses, so reported accuracy is what the device does.
 """
 
 from __future__ import annotations
