@@ -134,9 +134,9 @@ def to_gray_u8(image: np.ndarray) -> np.ndarray:
     elif img.dtype != np.uint8:
         raise ValueError(f"image: unsupported pixel type {img.dtype}")
     if img.ndim == 3:
-        cv2 = import_cv2()
-        code = cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-        img = cv2.cvtColor(np.ascontiguousarray(img), code)
+        from edge.vision.align import bgr_to_gray
+
+        img = bgr_to_gray(img)  # OpenCV's numbers, without OpenCV
     return np.ascontiguousarray(img)
 
 
@@ -180,19 +180,27 @@ def preprocess_crops(crops, p: FaceParams) -> np.ndarray:
     return normalise(np.stack([resize_crop(to_gray_u8(c), p.crop_size) for c in crops]), p)
 
 
+def rotation_matrix(size: int, factor: float, angle: float) -> np.ndarray:
+    """2×3 matrix from output to source pixels of a ``size`` square magnified by ``factor``
+    and turned by ``angle`` degrees counter-clockwise about its centre (the inverse of
+    OpenCV's ``getRotationMatrix2D``)."""
+    c = (size - 1) / 2.0
+    a = np.radians(angle)
+    cos, sin = np.cos(a) / factor, np.sin(a) / factor
+    return np.array([[cos, -sin, c - cos * c + sin * c], [sin, cos, c - sin * c - cos * c]], np.float32)
+
+
 def transform(x: np.ndarray, factor: float = 1.0, angle: float = 0.0) -> np.ndarray:
     """(n, S, S, 1) model inputs magnified by ``factor`` and turned by ``angle`` degrees
-    (counter-clockwise) about the centre (edges replicated)."""
+    (counter-clockwise) about the centre (bilinear, edges replicated; NumPy only)."""
     if factor == 1.0 and angle == 0.0:
         return x
-    cv2 = import_cv2()
-    s = x.shape[1]
-    c = (s - 1) / 2.0
-    m = cv2.getRotationMatrix2D((c, c), float(angle), float(factor))
+    from edge.vision.align import sample_affine
+
+    m = rotation_matrix(x.shape[1], float(factor), float(angle))
     out = np.empty_like(x)
     for i in range(x.shape[0]):
-        out[i, :, :, 0] = cv2.warpAffine(np.ascontiguousarray(x[i, :, :, 0]), m, (s, s),
-                                         flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out[i, :, :, 0] = sample_affine(x[i, :, :, 0], m, x.shape[1])
     return out
 
 
