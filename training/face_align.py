@@ -87,6 +87,31 @@ def accuracy(rec: FaceRecogniser, pixels: np.ndarray, labels: np.ndarray, p: Fac
     return float((probs_for(rec.model.predict, pixels, p).argmax(axis=1) == labels).mean())
 
 
+def honesty(rec: FaceRecogniser, val) -> dict:
+    """PublicTest accuracy by |yaw| (the nose's offset along the eye line) and by face
+    size (crops shrunk to s px and brought back to 48 px, as a far face would be)."""
+    from edge.vision.faces import resize_crop
+
+    p = rec.params
+    from training.face import probs_for
+
+    right = probs_for(rec.model.predict, val.pixels, p).argmax(axis=1) == val.label
+    yaw = np.full(len(val.pixels), np.nan)
+    for i, c in enumerate(val.pixels):
+        found = rec.find_in_crop(c)
+        if found is not None:
+            yaw[i] = abs(align.geometry(*found, align.AlignParams()).yaw)
+    by_yaw = {}
+    for lo, hi in ((0, 0.15), (0.15, 0.25), (0.25, 0.35), (0.35, 0.5), (0.5, 9)):
+        sel = (yaw >= lo) & (yaw < hi)
+        by_yaw[f"{lo}-{hi}"] = {"crops": int(sel.sum()), "accuracy": round(float(right[sel].mean()), 4)}
+    by_size = {}
+    for side in (16, 20, 24, 32, 40, 48):
+        px = np.stack([resize_crop(resize_crop(c, side), 48) for c in val.pixels])
+        by_size[f"{side}px"] = round(accuracy(rec, px, val.label, p), 4)
+    return {"accuracy_by_abs_yaw": by_yaw, "accuracy_by_face_px": by_size}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default="../shared/data")
@@ -94,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calibrate", action="store_true")
     ap.add_argument("--views", action="store_true")
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--honesty", action="store_true",
+                    help="PublicTest accuracy by head-turn proxy and by face size (the no-guess limits)")
     ap.add_argument("--max-crops", type=int, default=4000, help="Training crops for --calibrate")
     args = ap.parse_args(argv)
     d = read_npz(Path(args.data) / "face" / "fer2013.npz")
@@ -124,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         out["private"] = {"aligned_path": round(accuracy(rec, test_al, test.label, p0), 4),
                           "unaligned": round(accuracy(rec, test.pixels, test.label, p0), 4),
                           "aligned_rate": round(float(test_found.mean()), 4)}
+    if args.honesty:
+        out["honesty_public"] = honesty(rec, d.part(VAL))
     print(json.dumps(out, indent=1))
     return 0
 
