@@ -91,22 +91,31 @@ def frame_times(rec, frames, blank, p) -> dict:
 
 
 def rss_probe(model: Path) -> dict:
-    """Peak RSS of a fresh process classifying one frame through the default face path."""
+    """Peak RSS (VmHWM: ru_maxrss would carry this process's own peak over exec) of a fresh
+    process classifying one frame through the default face path, and with OpenCV imported."""
     code = (
-        "import resource, sys, numpy as np\n"
+        "import sys, numpy as np\n"
         "from edge.runtime import load_model\n"
         "from edge.vision.expression import FaceRecogniser\n"
         f"rec = FaceRecogniser(load_model({str(model)!r}, 'face'))\n"
         "rec.classify_frame(np.full((240, 320, 3), 120, np.uint8))\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, 'cv2' in sys.modules)\n"
+        "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0].split()[1]\n"
+        "print(hwm, 'cv2' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     kb, cv2 = out.stdout.split()
-    code_cv2 = code.replace("import resource, sys", "import cv2, resource, sys")
+    code_cv2 = code.replace("import resource, sys", "import cv2, sys")
     out2 = subprocess.run([sys.executable, "-c", code_cv2], capture_output=True, text=True, cwd=ROOT,
                           check=True)
+    detect = code.replace("rec.classify_frame(", "rec.detect(")  # detection + interpreter only
+    runs = [subprocess.run([sys.executable, "-c", c], capture_output=True, text=True, cwd=ROOT,
+                           check=True).stdout.split() for c in (detect, detect.replace(
+                               "import sys", "import cv2, sys"))]
     return {"face_path_peak_rss_mb": round(int(kb) / 1024, 1), "imports_cv2": cv2 == "True",
-            "same_with_cv2_imported_mb": round(int(out2.stdout.split()[0]) / 1024, 1)}
+            "same_with_cv2_imported_mb": round(int(out2.stdout.split()[0]) / 1024, 1),
+            "detect_only_peak_rss_mb": round(int(runs[0][0]) / 1024, 1),
+            "detect_only_imports_cv2": runs[0][1] == "True",
+            "detect_only_with_cv2_imported_mb": round(int(runs[1][0]) / 1024, 1)}
 
 
 def main() -> int:
@@ -117,6 +126,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--scene-frames", type=int, default=300, help="face frames and face-free frames each")
     ap.add_argument("--no-process", action="store_true", help="skip the edge-cli predict process run")
+    ap.add_argument("--no-scenes", action="store_true", help="skip the composed scenes")
     args = ap.parse_args()
 
     import cv2
@@ -152,11 +162,12 @@ def main() -> int:
         }
     result["model_calls_per_face"] = p.views
     scenes = {}
-    for w, h in ((320, 240), (640, 480)):
+    for w, h in () if args.no_scenes else ((320, 240), (640, 480)):
         faces, empty = compose("private", args.scene_frames, args.scene_frames, (w, h), Path(args.data))
         for name in ("blazeface", "haar"):
             scenes[f"{name}_{w}x{h}"] = score(detector_boxes(name), faces, empty)
-    result["scenes_private"] = scenes
+    if scenes:
+        result["scenes_private"] = scenes
     result["rss"] = rss_probe(model_path)
     if not args.no_process:
         with tempfile.TemporaryDirectory() as tmp:
