@@ -92,22 +92,26 @@ def frame_times(rec, frames, blank, p) -> dict:
 
 def rss_probe(model: Path) -> dict:
     """Peak RSS (VmHWM: ru_maxrss would carry this process's own peak over exec) of a fresh
-    process classifying one frame through the default face path, and with OpenCV imported."""
+    process classifying a frame and a crop through the default face path (the test-time
+    views still import OpenCV), of one that only detects (no OpenCV), and each with
+    OpenCV imported."""
     code = (
         "import sys, numpy as np\n"
         "from edge.runtime import load_model\n"
         "from edge.vision.expression import FaceRecogniser\n"
         f"rec = FaceRecogniser(load_model({str(model)!r}, 'face'))\n"
         "rec.classify_frame(np.full((240, 320, 3), 120, np.uint8))\n"
+        "rec.classify_crop(np.full((48, 48), 120, np.uint8))\n"
         "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0].split()[1]\n"
         "print(hwm, 'cv2' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     kb, cv2 = out.stdout.split()
-    code_cv2 = code.replace("import resource, sys", "import cv2, sys")
+    code_cv2 = code.replace("import sys", "import cv2, sys")
     out2 = subprocess.run([sys.executable, "-c", code_cv2], capture_output=True, text=True, cwd=ROOT,
                           check=True)
-    detect = code.replace("rec.classify_frame(", "rec.detect(")  # detection + interpreter only
+    detect = code.replace("rec.classify_frame(", "rec.detect(").replace(  # detection only
+        "rec.classify_crop(np.full((48, 48), 120, np.uint8))\n", "")
     runs = [subprocess.run([sys.executable, "-c", c], capture_output=True, text=True, cwd=ROOT,
                            check=True).stdout.split() for c in (detect, detect.replace(
                                "import sys", "import cv2, sys"))]

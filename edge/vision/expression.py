@@ -60,6 +60,9 @@ class FaceOptions:
     detector: str = "blazeface"  # a name in edge.vision.detectors.REGISTRY
     max_faces: int = 1  # classify at most this many of the largest faces
     fusion: str = "largest"  # "largest", "mean" or "nearest_to_centre"
+    # Limits chosen on PublicTest (python -m training.face_align --honesty): crops shrunk
+    # to 40 px score 0.669 (48 px: 0.693), to 32 px 0.641, to 24 px 0.562; crops whose
+    # nose lies more than 0.35 eye distances off the eyes' midpoint 0.60 (below: 0.70).
     min_face: int = 40  # pixels (box side): smaller faces get no guess
     max_yaw: float = 0.35  # nose offset along the eye line, in eye distances
     max_roll: float = 45.0  # degrees of eye-line tilt (the crop is levelled up to this)
