@@ -7,9 +7,10 @@ grayscale → resize to ``crop_size`` → normalise.  On a camera frame, :func:`
 first cuts the detector's box out with ``margin`` (FER-2013 crops are ~2.5 % wider
 than an OpenCV Haar box on each side, measured on upscaled FER crops).
 
-The detector is OpenCV's frontal-face Haar cascade, shipped inside
-``opencv-python-headless<5`` (``cv2.data.haarcascades``): no model download, a few
-tens of ms per 320×240 frame on one core.  The largest face wins.
+:class:`FaceDetector` is OpenCV's frontal-face Haar cascade, shipped inside
+``opencv-python-headless<5`` (``cv2.data.haarcascades``); the device's default detector
+is BlazeFace (:mod:`edge.vision.detectors`), with Haar kept behind the registry for
+comparison.
 """
 
 from __future__ import annotations
