@@ -63,6 +63,7 @@ default_reliability = 0.5
 hysteresis = 0.1
 neutral_radius = 0.2
 evidence_prior = 1.0
+music_voice_factor = 0.5       # the voice's reliability x this while the hub says music plays
 
 [fusion.reliability]
 face = 1.0

@@ -273,3 +273,28 @@ def test_recognisers_come_from_the_registry_with_a_clear_why_not():
     assert rec is None and why.startswith("speech model unavailable")
     rec, why = load_recogniser("speech", "edge.predict:speech_recogniser", speech_model())
     assert why == "" and rec.params.sample_rate == 16000  # a spec older configs wrote
+
+
+def test_the_hubs_playback_state_lowers_the_voice_weight_and_shows_in_stats(tmp_path):
+    """{"cmd": "playback", "state": "playing"}: fusion weighs the voice by
+    music_voice_factor while music plays, and back when it stops; stats show the state."""
+    from edge.mood.fusion import VOICE
+
+    cfg = load_config(None, {"daemon.state_dir": str(tmp_path)}, env={})
+    sink = ListSink()
+    d = Daemon(cfg, RunOptions(), sink=sink, speech=None, face=None)
+    d.build()
+    base = cfg.fusion.reliability_of(VOICE)
+    assert d.stats_payload()["playback"]["state"] == "unknown"
+    d.on_command(b'{"cmd": "playback", "state": "playing", "id": 1}')
+    d.mood.run_pending()  # what the fusion thread does before its next observation
+    assert sink.events[-1]["ok"] and sink.events[-1]["result"]["state"] == "playing"
+    assert d.mood.fuser.params.reliability_of(VOICE) == pytest.approx(
+        base * cfg.fusion.music_voice_factor)
+    assert d.stats_payload()["playback"]["state"] == "playing"
+    d.on_command(b'{"cmd": "playback", "state": "paused"}')
+    d.mood.run_pending()
+    assert d.mood.fuser.params.reliability_of(VOICE) == pytest.approx(base)
+    d.on_command(b'{"cmd": "playback", "state": "loud"}')
+    assert not sink.events[-1]["ok"] and "state: expected one of" in sink.events[-1]["error"]
+    assert d.stats_payload()["playback"]["state"] == "paused"  # unchanged by the bad one

@@ -59,7 +59,8 @@ def _payloads(tmp_path):
            "offsets": {}, "reliability": {}, "error": None}
     stats = P.stats_payload(wall_ts=time.time(), uptime_s=1.0, cpu_percent=3.5, rss_bytes=2**26,
                             threads=9, healthy=True, stages={}, sources={}, paused=[],
-                            policy=Policy.MATCH, calibration=cal, interpreter=None,
+                            policy=Policy.MATCH, calibration=cal,
+                            playback={"state": "playing", "since": 1.0}, interpreter=None,
                             versions=versions(None))
     return {"mood": P.mood_payload(est, {"voice": "angry", "face": "happy"}, time.time()),
             "tracks": P.tracks_payload(recs, Policy.MATCH, None, "first mood", est, time.time()),

@@ -42,14 +42,14 @@ class Calibrated:
             return cls(vad, fusion)
         try:
             created = datetime.fromisoformat(cal.created)
-            if "threshold_db" in cal.vad:
-                vad = replace(vad, threshold_db=float(cal.vad["threshold_db"]))
+            vad = replace(vad, **{k: float(v) for k, v in cal.vad.items()})  # threshold_db,
+            # no_speech_threshold (both checked by calibrate.parse_calibration)
             offsets = {m: (float(v), float(a)) for m, (v, a) in cal.offsets.items()}
             reliability = {m: float(r) for m, r in cal.reliability.items()}
             fusion = replace(
                 fusion, calibration_offset={**fusion.calibration_offset, **offsets},
                 reliability={**fusion.reliability, **reliability})
-        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
             raise C.CalibrationError(f"{where}: {exc}") from None
         return cls(vad, fusion, cal, created if created.tzinfo else created.astimezone())
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from edge.daemon.base import SourceStatus, StageStats
 from edge.daemon.calibration import Calibration
+from edge.daemon.stages import MoodWorker
 from edge.daemon.state import State
 from edge.daemon.tracks import TracksWorker
 from edge.music.recommend import Policy
@@ -58,6 +59,7 @@ class DaemonControl:
         self.state, self.sources, self.calibration = state, status, calibration
         self.connected = connected
         self.tracks: TracksWorker | None = None  # set by the wiring
+        self.mood: MoodWorker | None = None  # set by the wiring
 
     def pause(self, what: Sequence[str], pause: bool) -> dict[str, Any]:
         return self.state.pause(what, pause)
@@ -65,6 +67,12 @@ class DaemonControl:
     def status(self) -> dict[str, Any]:
         return status_result(self.sources.snapshot(), self.state.paused_list(),
                              self.state.policy, self.calibration.stats(), self.connected())
+
+    def set_playback(self, state: str) -> dict[str, Any]:
+        result = self.state.set_playback(state, time.time())
+        if self.mood is not None:
+            self.mood.set_music(state == "playing")
+        return result
 
     def reload_calibration(self, trigger: str, ident: Any) -> bool:
         return self.calibration.reload(trigger, ident)

@@ -21,7 +21,15 @@ from edge.audio.vad import VadParams
 from edge.config import MoodConfig
 from edge.daemon.base import END, DropQueue, Sink, StageStats, Worker
 from edge.daemon.clock import Clock
-from edge.mood.fusion import FACE, VOICE, FusionParams, MoodEstimate, MoodFuser, Observation
+from edge.mood.fusion import (
+    FACE,
+    VOICE,
+    FusionParams,
+    MoodEstimate,
+    MoodFuser,
+    Observation,
+    while_music,
+)
 from edge.publish.payloads import mood_payload
 
 log = logging.getLogger(__name__)
@@ -136,6 +144,7 @@ class MoodWorker(Worker):
                  on_end: Callable[[], None] | None = None) -> None:
         super().__init__("fusion", stop)
         self.fuser = MoodFuser(params)
+        self.base_params, self.music = params, False
         self.cfg, self.inq, self.sink, self.stats = cfg, inq, sink, stats
         self.on_estimate, self.clock, self.on_end = on_estimate, clock, on_end
         self.open_inputs = inputs
@@ -149,7 +158,19 @@ class MoodWorker(Worker):
     def set_params(self, params: FusionParams) -> None:
         """Fuse with ``params`` from the next observation on (any thread).  The smoothed
         history is kept: new offsets apply to new observations, new reliabilities at once."""
-        self.call_soon(lambda: setattr(self.fuser, "params", params))
+        def apply() -> None:
+            self.base_params = params
+            self.fuser.params = while_music(params) if self.music else params
+
+        self.call_soon(apply)
+
+    def set_music(self, playing: bool) -> None:
+        """Music is (not) playing in the room: the voice weighs less (any thread)."""
+        def apply() -> None:
+            self.music = playing
+            self.fuser.params = while_music(self.base_params) if playing else self.base_params
+
+        self.call_soon(apply)
 
     def setup(self) -> None:
         if self.open_inputs == 0:

@@ -72,6 +72,7 @@ class State:
         self._lock = threading.Lock()
         self._saved = DaemonState.load(path, DaemonState(policy, target))
         self.paused = {m: threading.Event() for m in PAUSABLE}
+        self.playback: dict[str, Any] = {"state": "unknown", "since": None}
         for m in self._saved.paused:
             self.paused[m].set()
 
@@ -82,6 +83,15 @@ class State:
     @property
     def target(self) -> tuple[float, float] | None:
         return self._saved.target
+
+    def set_playback(self, state: str, now: float) -> dict[str, Any]:
+        """What the hub says its player is doing (not kept across restarts: a stale
+        'playing' after a reboot would mute the voice for nothing)."""
+        with self._lock:
+            if state != self.playback["state"]:
+                self.playback = {"state": state, "since": round(now, 3)}
+                log.info("playback %s (from the hub)", state)
+            return dict(self.playback)
 
     def paused_list(self) -> list[str]:
         return sorted(self._saved.paused)

@@ -84,6 +84,7 @@ class Daemon:
                                      self.stop_event, self.calibrated.fusion,
                                      (self.speech_why, self.face_why))
         self.control.tracks, self.mood, self.workers = p.tracks, p.mood, p.workers
+        self.control.mood = p.mood
         self.health.workers = p.workers
 
     def _apply_calibration(self, calibrated: Calibrated) -> None:
@@ -128,7 +129,7 @@ class Daemon:
                                                         connected=self.publisher.connected)
         return self.health.payload(interp, lambda: {
             "paused": self.state.paused_list(), "policy": self.state.policy,
-            "calibration": self.calibration.stats()}, mqtt)
+            "calibration": self.calibration.stats(), "playback": dict(self.state.playback)}, mqtt)
 
     # -- running --------------------------------------------------------------------------
     def request_stop(self, *_: Any) -> None:

@@ -54,7 +54,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from edge.labels import check_labels, confidence, expected_va
 from edge.num import clip
@@ -153,6 +153,8 @@ class FusionParams:
     - ``hysteresis`` (0.1): how far (in A/V units) the point must cross a quadrant
       boundary, or the neutral circle, before the quadrant label changes.
     - ``neutral_radius`` (0.2): points nearer the origin than this are ``neutral``.
+    - ``music_voice_factor`` (0.5): while the hub says music is playing (the ``playback``
+      command), the voice's reliability is multiplied by this.
     - ``evidence_prior`` (1.0): zero-confidence pseudo-observations each modality's
       confidence is shrunk by, so a single observation counts as weak evidence.
     """
@@ -168,6 +170,9 @@ class FusionParams:
     hysteresis: float = 0.1
     neutral_radius: float = 0.2
     evidence_prior: float = 1.0
+    # While the hub says music is playing, the voice's reliability is multiplied by this:
+    # the microphone hears the music too, and talking over it is harder to read.
+    music_voice_factor: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("half_life_s", "max_age_s", "smoothing_half_life_s"):
@@ -177,6 +182,7 @@ class FusionParams:
             if not getattr(self, name) >= 0:
                 raise ValueError(f"FusionParams.{name} must be >= 0")
         _check_unit("FusionParams.default_reliability", self.default_reliability, 0.0)
+        _check_unit("FusionParams.music_voice_factor", self.music_voice_factor, 0.0)
         for m, r in self.reliability.items():
             _check_unit(f"FusionParams.reliability[{m!r}]", r, 0.0)
         for m, off in self.calibration_offset.items():
@@ -189,6 +195,12 @@ class FusionParams:
     def offset_of(self, modality: str) -> tuple[float, float]:
         dv, da = self.calibration_offset.get(modality, (0.0, 0.0))
         return float(dv), float(da)
+
+
+def while_music(params: FusionParams) -> FusionParams:
+    """``params`` with the voice's reliability scaled by ``music_voice_factor``."""
+    voice = params.reliability_of(VOICE) * params.music_voice_factor
+    return replace(params, reliability={**params.reliability, VOICE: voice})
 
 
 def freshness(age_s: float, params: FusionParams) -> float:

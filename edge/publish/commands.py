@@ -29,6 +29,7 @@ from edge.music.tracks import FEEDBACK_KINDS
 
 MAX_PAYLOAD = 4096
 PAUSABLE = ("audio", "camera")
+PLAYBACK_STATES = ("playing", "paused", "idle")
 # where a handler runs: on the MQTT thread (quick, in memory), the main thread (file
 # I/O, hand-over to the stages), or the recommender's thread (SQLite lives there)
 NOW, MAIN, TRACKS = "mqtt", "main", "tracks"
@@ -61,6 +62,11 @@ class PauseArgs:
 class TrackArgs:
     uri: str
     kind: str | None = None
+
+
+@dataclass(frozen=True)
+class PlaybackArgs:
+    state: str
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,13 @@ def _played(data: dict[str, Any]) -> TrackArgs:
     return TrackArgs(_uri(data.get("uri")))
 
 
+def _playback(data: dict[str, Any]) -> PlaybackArgs:
+    state = data.get("state")
+    if state not in PLAYBACK_STATES:
+        raise ValueError(f"state: expected one of {list(PLAYBACK_STATES)}, got {_brief(state)}")
+    return PlaybackArgs(state)
+
+
 def _none(data: dict[str, Any]) -> None:
     return None
 
@@ -152,6 +165,7 @@ class Control(Protocol):
     def feedback(self, uri: str, kind: str) -> None: ...
     def played(self, uri: str) -> None: ...
     def recommend_now(self) -> dict[str, Any]: ...
+    def set_playback(self, state: str) -> dict[str, Any]: ...
 
 
 def _on_pause(ctx: Control, c: Command) -> dict[str, Any]:
@@ -186,6 +200,10 @@ def _on_played(ctx: Control, c: Command) -> dict[str, Any]:
 
 def _on_recommend(ctx: Control, c: Command) -> dict[str, Any]:
     return ctx.recommend_now()
+
+
+def _on_playback(ctx: Control, c: Command) -> dict[str, Any]:
+    return ctx.set_playback(c.args.state)
 
 
 # -- the table ------------------------------------------------------------------------
@@ -229,6 +247,9 @@ COMMANDS: dict[str, Spec] = {
                     "sources, pauses, policy, calibration"),
     "reload_calibration": _spec("", _none, _on_reload, MAIN, {"cmd": "reload_calibration"},
                                 "re-read calibration.json (like SIGHUP)"),
+    "playback": _spec("state", _playback, _on_playback, NOW,
+                      {"cmd": "playback", "state": "playing"},
+                      "the hub's player: playing | paused | idle (voice weighs less while playing)"),
 }
 
 

@@ -62,7 +62,8 @@ def status_result(sources: dict[str, Any], paused: Sequence[str], policy: Policy
 def stats_payload(*, wall_ts: float, uptime_s: float, cpu_percent: float, rss_bytes: int,
                   threads: int, healthy: bool, stages: dict[str, Any], sources: dict[str, Any],
                   paused: Sequence[str], policy: Policy, calibration: dict[str, Any],
-                  interpreter: str | None, versions: dict[str, str | None],
+                  playback: dict[str, Any], interpreter: str | None,
+                  versions: dict[str, str | None],
                   mqtt: dict[str, Any] | None = None,
                   failed: dict[str, str] | None = None) -> dict[str, Any]:
     """``…/stats``: counters, latencies, resources, sources and the settings in effect."""
@@ -70,7 +71,8 @@ def stats_payload(*, wall_ts: float, uptime_s: float, cpu_percent: float, rss_by
         "ts": round(wall_ts, 3), "uptime_s": round(uptime_s, 1), "cpu_percent": cpu_percent,
         "rss_mb": round(rss_bytes / 2**20, 1), "threads": threads, "healthy": healthy,
         "stages": stages, "sources": sources, "paused": sorted(paused), "policy": policy.value,
-        "calibration": calibration, "interpreter": interpreter, "versions": versions,
+        "calibration": calibration, "playback": playback, "interpreter": interpreter,
+        "versions": versions,
     }
     if mqtt is not None:
         payload["mqtt"] = mqtt
