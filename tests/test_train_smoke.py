@@ -276,3 +276,38 @@ def test_bad_speed_range_or_train_actors_are_refused_by_name(args, message, tmp_
     assert train_main(["--data", str(DATA), "--out", str(tmp_path / "run"), *args]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_room_recipe_smoke_masked_corpora_no_speech_output_to_the_device(tmp_path):
+    """Four corpora (masked loss), rooms and music in training, a no-speech output: the
+    converted model carries its gate, room figures land in the manifest, predict runs."""
+    from convert.speech import main as convert_main
+    from training.speech import main as train_main
+
+    run = tmp_path / "run"
+    rc = train_main(["--data", str(DATA), "--corpora", "ravdess", "emodb", "ased", "nemo",
+                     "--out", str(run), "--epochs", "1", "--max-clips", "12", "--versions", "2",
+                     "--per-clip", "1", "--widths", "8", "8", "8", "8", "--threads", "2",
+                     "--rooms", "--no-speech", "--noise-clips", "3", "--music-versions", "1",
+                     "--corpus-windows", "6"])
+    assert rc == 0
+    meta = json.loads((run / "train_meta.json").read_text())
+    assert meta["outputs"][-1] == "no_speech" and len(meta["outputs"]) == 9
+    rec = meta["history"][0]
+    assert {"val_uar_ravdess_room_noise15", "val_uar_ravdess_room_music10",
+            "val_passed_music_only", "val_kept_clean"} <= set(rec)
+
+    out = tmp_path / "model" / "speech_emotion.tflite"
+    rc = convert_main(["--run", str(run), "--data", str(DATA), "--out", str(out), "--max-clips", "8",
+                       "--calibration-windows", "20", "--no-baselines"])
+    assert rc == 0
+    m = load_manifest(manifest_path(out))
+    assert m.gate == {"no_speech_output": True, "threshold": 0.5} and m.output.shape[-1] == 9
+    room = m.metrics["room_test_int8"]
+    assert room["seed"] == 2002 and 0.0 <= room["music_windows_passed"] <= 1.0
+    assert {"room_noise15_met", "music_gate_met", "speech_kept_met"} <= set(m.metrics["target"])
+    assert "ASED" in m.licence and "nEMO" in m.licence
+    res = run_cli("predict", "--json", "--speech-model", str(out), str(ravdess_clip(19, "03")))
+    assert res.returncode == 0, res.stderr
+    obj = json.loads(res.stdout)
+    assert obj["label"] is None or set(obj["probabilities"]) == set(meta["labels"])
