@@ -207,7 +207,10 @@ def test_one_modality_stream_equals_its_smoothed_estimate(stream):
         f.observe(obs)
     est = f.estimate(stream[-1].ts)
     c = est.contributions[FACE]
-    assert (est.valence, est.arousal) == pytest.approx((c.valence, c.arousal))
+    if c.weight == 0.0:  # confidences so small (5e-324) that the weight underflows: no estimate
+        assert (est.valence, est.arousal, est.confidence) == (0.0, 0.0, 0.0)
+    else:
+        assert (est.valence, est.arousal) == pytest.approx((c.valence, c.arousal))
 
 
 @settings(max_examples=200, deadline=None)
