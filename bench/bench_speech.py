@@ -6,6 +6,9 @@
 * streaming_mfcc_ms_per_s_audio: the same through StreamingMFCC in 100 ms blocks.
 * inference_ms_per_window / inference_ms_per_s_audio: the int8 model, one window at a
   time as the daemon runs it (windows per second of audio = 1 / hop_s).
+* speech_stage_ms_per_0.5s_audio: what the daemon does every hop (0.5 s): stream that
+  audio's MFCC (+pitch) frames in 100 ms blocks, then gate and classify the newest window
+  (energy gate, the int8 model with its no-speech output, edge.audio.speech.gate).
 * predict_process: `edge-cli predict --json` over the 360 RAVDESS test clips (actors
   19-24) in a fresh process: wall time and peak RSS (median over repeats), and which
   heavy modules (tensorflow, keras, scipy, sklearn) that process imported (must be none).
@@ -31,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from edge.audio import features as F  # noqa: E402
 from edge.audio.sources import load_audio  # noqa: E402
+from edge.audio.speech import SpeechRecogniser  # noqa: E402
 from edge.runtime import default_models_dir, load_model  # noqa: E402
 
 # VmHWM is this process's own peak RSS (reset at exec); a child's ru_maxrss would also
@@ -106,7 +110,17 @@ def main() -> int:
         for i in range(0, len(one_s), p.sample_rate // 10):
             s.push(one_s[i : i + p.sample_rate // 10])
 
-    window = F.normalise(F.windows(F.mfcc(x, p), p)[:1], p)
+    rec = SpeechRecogniser(model)
+    raw = F.windows(F.mfcc(x, p), p)[0]
+    half = x[: int(p.hop_s * p.sample_rate)]
+
+    def stage():  # one hop of the daemon's speech stage
+        s = F.StreamingMFCC(p)
+        for i in range(0, len(half), p.sample_rate // 10):
+            s.push(half[i : i + p.sample_rate // 10])
+        rec.classify_window(raw)
+
+    window = F.normalise(raw[None], p)
     model.predict(window)  # warm-up
     infer = median_ms(lambda: model.predict(window), args.repeats * 4, inner=10)
     windows_per_s = 1.0 / p.hop_s
@@ -126,6 +140,8 @@ def main() -> int:
         "streaming_mfcc_ms_per_s_audio": median_ms(streaming, args.repeats * 4, inner=10),
         "inference_ms_per_window": infer,
         "inference_ms_per_s_audio": round(infer * windows_per_s, 3),
+        "speech_stage_ms_per_0.5s_audio": median_ms(stage, args.repeats * 4, inner=10),
+        "no_speech_gate": model.manifest.gate or None,
         "predict_process": summarise_runs(runs, "clip"),
     }
     result["tensorflow_imported"] = "tensorflow" in result["predict_process"]["heavy_modules_imported"]

@@ -34,6 +34,7 @@ FILE_NAME = "calibration.json"
 PASS, WARN, FAIL, SKIPPED = "pass", "warn", "fail", "skipped"
 
 # Thresholds, documented in the README's calibration section.
+NO_SPEECH_MIN = 0.2  # the lowest no-speech threshold calibration sets (speech must pass)
 VAD_MARGIN_DB = 3.0  # threshold above the noise's 95th-percentile frame level
 NOISE_TOO_HIGH_DB = -40.0  # pre-emphasised noise floor at which speech is hard to separate
 CLIP_LEVEL = 0.999  # |sample| counted as clipped
@@ -61,8 +62,20 @@ class StepResult:
 
 
 # ------------------------------------------------------------------ room noise
-def noise_step(noise: np.ndarray, p: F.FeatureParams, vad: VadParams | None = None) -> StepResult:
-    """Set the VAD threshold from a recording of the room with nobody speaking."""
+def no_speech_threshold(no_speech: np.ndarray, default: float) -> float:
+    """The speech model's no-speech threshold for this room: below the P(no speech) of
+    95 % of the room's windows that get past the energy gate (so its fan or TV is not
+    taken for a talker), never above ``default`` nor below NO_SPEECH_MIN."""
+    if no_speech.size == 0:
+        return default
+    return float(round(min(default, max(NO_SPEECH_MIN, np.percentile(no_speech, 5) - 0.02)), 3))
+
+
+def noise_step(noise: np.ndarray, p: F.FeatureParams, vad: VadParams | None = None,
+               no_speech=None, default_no_speech: float = 0.5) -> StepResult:
+    """Set the VAD threshold from a recording of the room with nobody speaking; with
+    ``no_speech`` (signal, threshold_db -> P(no speech) of the windows past the energy gate,
+    for a speech model that has that output) the no-speech threshold too."""
     vad = vad or VadParams()
     if noise.size < p.sample_rate:
         return StepResult("room noise", FAIL, "less than 1 s of audio",
@@ -72,13 +85,19 @@ def noise_step(noise: np.ndarray, p: F.FeatureParams, vad: VadParams | None = No
     threshold = float(min(-10.0, max(-120.0, floor + VAD_MARGIN_DB)))
     data = {"noise_floor_db": round(floor, 2), "threshold_db": round(threshold, 2),
             "noise_median_db": round(float(np.median(levels)), 2)}
+    extra = ""
+    if no_speech is not None:
+        probs = np.asarray(no_speech(noise, threshold), np.float32)
+        data["no_speech_threshold"] = no_speech_threshold(probs, default_no_speech)
+        data["noise_windows_past_energy_gate"] = int(probs.size)
+        extra = f", no-speech threshold {data['no_speech_threshold']:.2f}"
     if floor > NOISE_TOO_HIGH_DB:
         return StepResult(
             "room noise", WARN, f"noise floor {floor:.1f} dBFS is high for speech",
             "switch off fans/TV or move the microphone closer to where people talk", data)
     return StepResult("room noise", PASS,
-                      f"noise floor {floor:.1f} dBFS, voice threshold set to {threshold:.1f} dBFS",
-                      data=data)
+                      f"noise floor {floor:.1f} dBFS, voice threshold set to {threshold:.1f} dBFS"
+                      f"{extra}", data=data)
 
 
 # ------------------------------------------------------------ microphone level
@@ -233,6 +252,8 @@ class Calibration:
                 continue
             if s.name == "room noise":
                 cal.vad["threshold_db"] = s.data["threshold_db"]
+                if "no_speech_threshold" in s.data:
+                    cal.vad["no_speech_threshold"] = s.data["no_speech_threshold"]
             elif s.name.startswith("baseline ("):
                 modality = s.name[len("baseline (") : -1]
                 cal.offsets[modality] = s.data["offset"]
@@ -267,8 +288,13 @@ def parse_calibration(text: str, where: str) -> Calibration:
         if not ok:
             raise CalibrationError(f"{where}: field 'offsets.{mod}': expected [valence, arousal] "
                                    f"in [-1, 1]")
-    if "threshold_db" in cal.vad:
-        VadParams(threshold_db=float(cal.vad["threshold_db"]))  # range check
+    unknown_vad = sorted(set(cal.vad) - {"threshold_db", "no_speech_threshold"})
+    if unknown_vad:
+        raise CalibrationError(f"{where}: field 'vad': unknown key(s) {unknown_vad}")
+    try:  # range checks
+        VadParams(**{k: float(v) for k, v in cal.vad.items()})
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise CalibrationError(f"{where}: field 'vad': {exc}") from None
     return cal
 
 

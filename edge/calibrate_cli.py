@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -173,7 +174,7 @@ def run_steps(args, out) -> tuple[list[C.StepResult], dict]:
         def noise():
             x = _audio(args, args.noise_file, args.seconds)
             extras["noise_levels"] = F.frame_levels_db(F.mfcc(x, p), p)
-            return _step(out, C.noise_step(x, p))
+            return _step(out, C.noise_step(x, p, **no_speech_gate(args)))
         results.append(guarded("room noise", noise))
     else:
         results.append(_step(out, C.StepResult("room noise", C.SKIPPED, "no --noise-file given")))
@@ -214,17 +215,28 @@ def run_steps(args, out) -> tuple[list[C.StepResult], dict]:
 
 def voice_points(recogniser, clips: list[np.ndarray]) -> list[tuple[float, float]]:
     """(valence, arousal) of every voiced window of the clips, as the daemon sees them."""
-    from edge.audio.speech import prepare_clip
     from edge.labels import expected_va
 
     points = []
     for x in clips:
-        windows, voiced = prepare_clip(x, recogniser.params, recogniser.vad)
-        if not voiced.any():
-            continue
-        probs = recogniser.model.predict(windows[voiced])
-        points += [expected_va(dict(zip(recogniser.labels, pr))) for pr in probs]
+        emo, kept, _ = recogniser.clip_windows(x)
+        points += [expected_va(dict(zip(recogniser.labels, pr))) for pr in emo[kept]]
     return points
+
+
+def no_speech_gate(args) -> dict:
+    """noise_step's arguments for a speech model with a no-speech output ({} otherwise)."""
+    from edge.audio.speech import speech_recogniser
+
+    rec = speech_recogniser(args.speech_model)
+    if not rec.model.manifest.gate:
+        return {}
+
+    def probs(x, threshold_db):
+        rec.vad = replace(rec.vad, threshold_db=threshold_db)
+        return rec.no_speech_probs(x)
+
+    return {"no_speech": probs, "default_no_speech": float(rec.model.manifest.gate["threshold"])}
 
 
 def voice_baseline(args, clips, threshold_db, extras) -> C.StepResult:

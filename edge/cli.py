@@ -12,11 +12,10 @@ from edge import __version__
 
 log = logging.getLogger("edge.cli")
 
-DEFAULT_SPEECH_MODEL = "speech_emotion.tflite"
-DEFAULT_FACE_MODEL = "face_expression.tflite"
-
 
 def _add_predict(sub) -> None:
+    from edge.runtime import resolve_model_path
+
     ap = sub.add_parser(
         "predict",
         help="recognise emotion in audio files and face images (folders are searched recursively)",
@@ -26,14 +25,14 @@ def _add_predict(sub) -> None:
     ap.add_argument("paths", nargs="+", type=Path, help="audio files, images or folders")
     ap.add_argument("--json", action="store_true", help="one JSON object per file per line")
     ap.add_argument("--speech-model", type=Path, default=None,
-                    help=f"speech .tflite (default: models_tflite/{DEFAULT_SPEECH_MODEL})")
+                    help=f"speech .tflite (default: {resolve_model_path('speech')})")
     ap.add_argument("--vad-threshold-db", type=float, default=None,
                     help="frame level (dBFS, pre-emphasised) that counts as sound")
     ap.add_argument("--resample", action="store_true",
                     help="resample audio at other rates to the model's (default: such a file "
                          "is an error)")
     ap.add_argument("--face-model", type=Path, default=None,
-                    help=f"face .tflite (default: models_tflite/{DEFAULT_FACE_MODEL})")
+                    help=f"face .tflite (default: {resolve_model_path('face')})")
     ap.add_argument("--face-crops", action="store_true",
                     help="images are already aligned face crops (as in FER-2013): skip detection")
     ap.add_argument("--annotate", type=Path, default=None, metavar="OUT_DIR",
@@ -66,12 +65,44 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _add_doctor(sub) -> None:
+    ap = sub.add_parser(
+        "doctor", help="check the install: models, interpreter, microphone, camera, broker, ...",
+        description="What is installed, found and reachable, one PASS/WARN/FAIL line each with "
+                    "advice; every check is bounded in time. Exit code 1 if any check fails.")
+    ap.add_argument("--config", type=Path, default=None,
+                    help="the TOML config the daemon uses (e.g. /etc/moodedge/config.toml)")
+    ap.add_argument("--json", action="store_true", help="one JSON object with every check")
+    ap.set_defaults(func=cmd_doctor)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import time
+    from dataclasses import asdict
+
+    from edge.doctor import failed, run_doctor
+
+    start = time.monotonic()
+    results = run_doctor(args.config)
+    elapsed = round(time.monotonic() - start, 2)
+    counts = {s: sum(r.status == s for r in results) for s in ("pass", "warn", "fail")}
+    if args.json:
+        print(json.dumps({"ok": not failed(results), **counts, "elapsed_s": elapsed,
+                          "checks": [asdict(r) for r in results]}), flush=True)
+    else:
+        for r in results:
+            print(r.line())
+        print(f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail ({elapsed} s)")
+    return 1 if failed(results) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="edge-cli", description="MoodEdge on-device emotion and music")
     ap.add_argument("--version", action="version", version=f"moodedge {__version__}")
     ap.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_predict(sub)
+    _add_doctor(sub)
     from edge.calibrate_cli import add_commands as add_calibrate
     from edge.music.cli import add_commands as add_music
 

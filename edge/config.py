@@ -219,9 +219,14 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {_show(value)}")
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond float's range
+            raise ConfigError(f"{where}: expected a finite number, got an integer of "
+                              f"{len(str(abs(value)))} digits") from None
+        if not math.isfinite(number):
             raise ConfigError(f"{where}: expected a finite number, got {value}")
-        return float(value)
+        return number
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {_show(value)}")

@@ -43,6 +43,7 @@ recogniser = "edge.audio.speech:speech_recogniser"  # module:factory(model) → 
 threshold_db = -75.0
 min_voiced_fraction = 0.25
 min_dynamic_db = 10.0
+# no_speech_threshold = 0.5    # speech models with a no-speech output: default from the model
 
 [camera]
 enabled = true

@@ -46,6 +46,14 @@ class Manifest:
     metrics: dict[str, Any] = field(default_factory=dict)
     licence: str = ""
     version: int = MANIFEST_VERSION
+    # A speech model's gate: {"no_speech_output": true, "threshold": t} when the model has
+    # one output more than its labels, P(nobody is talking), and windows at or above t are
+    # not passed on (edge.audio.speech.gate).  Empty: the outputs are the labels.
+    gate: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.labels) + (1 if self.gate.get("no_speech_output") else 0)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -109,6 +117,13 @@ def load_manifest(path: Path) -> Manifest:
         raise ModelError(str(exc)) from exc
     if not isinstance(data["features"], dict):
         raise ModelError(f"{path}: field 'features': expected an object")
+    gate = data.get("gate", {})
+    if not isinstance(gate, dict) or set(gate) - {"no_speech_output", "threshold"} or (
+            gate and not (gate.get("no_speech_output") is True
+                          and isinstance(gate.get("threshold"), (int, float))
+                          and 0.0 < float(gate["threshold"]) <= 1.0)):
+        raise ModelError(f"{path}: field 'gate': expected {{}} or {{\"no_speech_output\": true, "
+                         f"\"threshold\": a number in (0, 1]}}, got {gate!r}")
     if data.get("version", MANIFEST_VERSION) != MANIFEST_VERSION:
         raise ModelError(f"{path}: field 'version': expected {MANIFEST_VERSION}")
     return Manifest(
@@ -123,6 +138,7 @@ def load_manifest(path: Path) -> Manifest:
         training=dict(data.get("training", {})),
         metrics=dict(data.get("metrics", {})),
         licence=str(data.get("licence", "")),
+        gate=dict(gate),
     )
 
 

@@ -97,9 +97,11 @@ class TFLiteModel:
                 f"manifest {self.manifest.input.dtype}"
             )
         n_out = int(out["shape"][-1])
-        if n_out != len(self.manifest.labels):
+        if n_out != self.manifest.n_outputs:
+            extra = " and a no-speech output (field 'gate')" if self.manifest.gate else ""
             raise ModelError(
-                f"{self.path}: {n_out} outputs but manifest lists {len(self.manifest.labels)} labels"
+                f"{self.path}: {n_out} outputs but manifest lists {len(self.manifest.labels)} "
+                f"labels{extra}"
             )
         self._batch = int(shape[0])
 
@@ -108,12 +110,13 @@ class TFLiteModel:
         return tuple(self.manifest.input.shape)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities (n, n_labels) float32 for float inputs (n, *input_shape[1:])."""
+        """Output probabilities (n, manifest.n_outputs) float32 for float inputs
+        (n, *input_shape[1:])."""
         x = np.asarray(x, np.float32)
         if x.shape[1:] != self.input_shape[1:]:
             raise ValueError(f"input: expected (n, {self.input_shape[1:]}), got {x.shape}")
         if x.shape[0] == 0:
-            return np.zeros((0, len(self.manifest.labels)), np.float32)
+            return np.zeros((0, self.manifest.n_outputs), np.float32)
         if self._batch != x.shape[0]:
             self._interp.resize_tensor_input(self._in_index, [x.shape[0], *x.shape[1:]])
             self._interp.allocate_tensors()
@@ -158,6 +161,26 @@ def load_model(model_path: Path, modality: str | None = None,
     return TFLiteModel(model_path, manifest, module)
 
 
+SHIPPED_MODELS = {"speech": "speech_emotion.tflite", "face": "face_expression.tflite"}
+
+
 def default_models_dir() -> Path:
-    """``models_tflite/`` of this checkout (the shipped models)."""
-    return Path(__file__).resolve().parent.parent / "models_tflite"
+    """Where the shipped models are, from any working directory: ``edge/models/`` in an
+    installed package (the wheel carries the repository's ``models_tflite/`` there, see
+    setup.py), else ``models_tflite/`` beside ``edge/`` (a checkout, editable or on
+    ``sys.path``)."""
+    here = Path(__file__).resolve().parent
+    candidates = (here / "models", here.parent / "models_tflite")
+    return next((d for d in candidates if d.is_dir()), candidates[0])
+
+
+def resolve_model_path(modality: str, explicit: Path | str | None = None) -> Path:
+    """``explicit`` (a config key or a command-line flag) if given, else the shipped model
+    for ``modality`` ("speech" or "face"). Loading it (:func:`load_model`) says what is
+    wrong with either."""
+    if explicit:
+        return Path(explicit)
+    try:
+        return default_models_dir() / SHIPPED_MODELS[modality]
+    except KeyError:
+        raise ModelError(f"modality {modality!r}: expected one of {sorted(SHIPPED_MODELS)}") from None

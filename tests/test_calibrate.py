@@ -275,3 +275,38 @@ def test_cli_moves_a_corrupt_calibration_aside(tmp_path):
     (aside,) = tmp_path.glob("calibration.corrupt-*.json")
     assert aside.read_text() == '{"version": 1, "steps": ['
     assert C.load_calibration(tmp_path).vad["threshold_db"] < -40
+
+
+def test_no_speech_threshold_sits_below_the_rooms_windows_within_bounds():
+    assert C.no_speech_threshold(np.array([0.9, 0.95, 0.99]), 0.5) == 0.5  # a clearly silent room
+    assert C.no_speech_threshold(np.array([0.35, 0.4, 0.45, 0.5] * 10), 0.5) == pytest.approx(0.33)
+    assert C.no_speech_threshold(np.array([0.01, 0.02]), 0.5) == C.NO_SPEECH_MIN  # never below
+    assert C.no_speech_threshold(np.zeros(0), 0.4) == 0.4  # nothing past the energy gate
+
+
+def test_noise_step_sets_the_no_speech_threshold_and_calibration_keeps_it():
+    x = room_noise(6, seed=1)
+    seen = {}
+
+    def probs(signal, threshold_db):
+        seen["threshold_db"] = threshold_db
+        return np.array([0.3, 0.6, 0.7, 0.8], np.float32)
+
+    step = C.noise_step(x, P, no_speech=probs, default_no_speech=0.5)
+    assert step.data["threshold_db"] == pytest.approx(seen["threshold_db"], abs=0.01)
+    assert 0.2 <= step.data["no_speech_threshold"] < 0.34
+    cal = C.Calibration.from_steps([step])
+    assert cal.vad["no_speech_threshold"] == step.data["no_speech_threshold"]
+    again = C.parse_calibration(cal.to_json(), "cal.json")
+    assert VadParams(**again.vad).no_speech_threshold == step.data["no_speech_threshold"]
+
+
+@pytest.mark.parametrize("vad, message", [
+    ({"no_speech_threshold": 1.5}, "no_speech_threshold: expected a number in"),
+    ({"threshold_db": 10**400}, "field 'vad'"),  # regression: OverflowError crashed the daemon
+    ({"threshold": -70}, "unknown key"),
+])
+def test_bad_vad_numbers_in_a_calibration_file_are_refused_by_field(vad, message):
+    text = json.dumps({"version": 1, "created": "2026-01-01T00:00:00+00:00", "steps": [], "vad": vad})
+    with pytest.raises(C.CalibrationError, match=message):
+        C.parse_calibration(text, "x.json")

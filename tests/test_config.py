@@ -102,3 +102,14 @@ def test_cli_config_example_then_check(tmp_path):
     f.write_text("[camera]\nfps = 'fast'\n")
     r = run_cli("config", "check", str(f), timeout=60)
     assert r.returncode == 2 and f"{f}: camera.fps: expected a number" in r.stderr
+
+
+def test_an_integer_too_large_for_a_float_is_a_clear_error_not_a_traceback(tmp_path):
+    """Regression (issue 17): a 400-digit integer raised OverflowError in `config check`."""
+    path = tmp_path / "big.toml"
+    path.write_text("[audio.vad]\nthreshold_db = 1" + "0" * 400 + "\n")
+    with pytest.raises(ConfigError, match=r"vad\.threshold_db: expected a finite number, got an integer"):
+        load_config(path)
+    res = run_cli("config", "check", str(path))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "threshold_db" in res.stderr

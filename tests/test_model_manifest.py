@@ -140,3 +140,18 @@ def test_tflite_runtime_fallback_matches_litert_or_explains_numpy2(model_copy):
 def test_unknown_interpreter_is_refused(model_copy):
     with pytest.raises(ModelError, match="interpreter 'onnx'"):
         load_model(model_copy, interpreter="onnx")
+
+
+@pytest.mark.parametrize("gate", [{"threshold": 0.5}, {"no_speech_output": True, "threshold": 2},
+                                  {"no_speech_output": True, "threshold": 0.5, "music": 1}, []])
+def test_a_malformed_gate_is_refused_by_field(model_copy, gate):
+    edit_manifest(model_copy, gate=gate)
+    with pytest.raises(ModelError, match="field 'gate'"):
+        load_manifest(manifest_path(model_copy))
+
+
+def test_a_gate_the_model_has_no_output_for_is_refused(model_copy):
+    """A manifest that promises a no-speech output on an 8-output model is a mismatch."""
+    edit_manifest(model_copy, gate={"no_speech_output": True, "threshold": 0.5})
+    with pytest.raises(ModelError, match="8 outputs but manifest lists 8 labels and a no-speech"):
+        load_model(model_copy, "speech")

@@ -121,3 +121,20 @@ def test_resampler_keeps_a_tone_and_the_length():
         want = 0.5 * np.sin(2 * np.pi * 440 * to) + 0.3 * np.sin(2 * np.pi * 3000 * to)
         assert np.abs(y - want)[16000:-16000].max() < 1e-3, rate_in  # 9 kHz removed
     assert len(resample(np.zeros(5, np.float32), 48000, 16000)) == 2
+
+
+@needs_data
+def test_predict_reads_ogg_opus_files_and_folders(tmp_path):
+    """Regression: a folder of .opus clips (the newer corpora) was skipped silently, exit 0."""
+    from conftest import DATA
+
+    src = sorted((DATA / "speech" / "ased" / "angry").glob("*.opus"))[:2]
+    folder = tmp_path / "opus"
+    folder.mkdir()
+    for p in src:
+        (folder / p.name).write_bytes(p.read_bytes())
+    res = run_cli("predict", "--json", str(folder))
+    assert res.returncode == 0, res.stderr
+    objs = parse_lines(res.stdout)
+    assert sorted(o["path"] for o in objs) == sorted(str(folder / p.name) for p in src)
+    assert all(o["modality"] == "speech" and o["windows"] >= 1 for o in objs)

@@ -77,6 +77,9 @@ def write_report(out_dir: Path, report: dict) -> None:
         md.append(f"| {name} | {m['n']} | {m['accuracy']:.3f} | {m['uar']:.3f} | "
                   f"{m['macro_f1']:.3f} | {fl:.3f} |")
         confusion_png(m, out_dir / f"confusion_{name}.png", f"{report['title']}: {name} test (int8)")
+    for name, room in report.get("room", {}).items():
+        md += ["", f"## In the room: {name} (training/room_eval.py)", "",
+               "| measure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in room.items()]
     md += ["", "## Float vs int8 parity", "", "```", json.dumps(report["parity"], indent=1), "```"]
     md += ["", "## Classical baselines (pooled MFCC statistics, same split)", "",
            "| model | set | accuracy | UAR | macro-F1 |", "|---|---|---|---|---|"]

@@ -18,14 +18,14 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from edge.audio import features as F
 from edge.audio.sources import load_audio
-from edge.audio.speech import aggregate, prepare_clip
+from edge.audio.speech import NO_SPEECH, NO_SPEECH_THRESHOLD, aggregate, gate, prepare_clip
 from edge.audio.vad import VadParams, is_voiced
 from edge.labels import VOCABULARY
 from training.datasets import (
@@ -34,7 +34,9 @@ from training.datasets import (
     by_split,
     check_val_actors,
     first_ravdess_actors,
+    fourq_split,
     load_corpora,
+    read_4q,
 )
 from training.metrics import summary
 from training.swa import WeightAverage, refresh_batchnorm
@@ -47,11 +49,17 @@ SPEED_RANGE = (0.9, 1.1)
 
 @dataclass
 class Bank:
-    """Augmented MFCC versions of one clip, with the window starts that are voiced."""
+    """Augmented MFCC versions of one clip, with the window starts that are voiced.
+
+    ``allowed``: the output classes this clip's corpus supervises (the masked loss only
+    compares those); ``corpus`` decides how many windows an epoch draws from it."""
 
     feats: list[np.ndarray]
     starts: list[np.ndarray]
     label: int
+    allowed: np.ndarray | None = None
+    corpus: str = ""
+    speaker: int = -1
 
 
 # ---------------------------------------------------------------- augmentation
@@ -81,37 +89,107 @@ def augment(x: np.ndarray, rng: np.random.Generator,
     return np.clip(y, -1, 1).astype(np.float32)
 
 
+def _fit(f: np.ndarray, p: F.FeatureParams) -> np.ndarray:
+    return np.resize(f, (p.window_frames, f.shape[1])) if f.shape[0] < p.window_frames else f
+
+
+def voiced_starts(f: np.ndarray, p: F.FeatureParams, vad: VadParams) -> np.ndarray:
+    """Window starts (every 5 frames) whose frames the energy gate calls speech; all
+    starts when none is.  Only the log-energy column of ``f`` is read."""
+    lv = F.frame_levels_db(f, p)
+    cand = np.arange(0, f.shape[0] - p.window_frames + 1, 5)
+    ok = np.array([is_voiced(lv[s : s + p.window_frames], vad) for s in cand], dtype=bool)
+    return cand[ok] if ok.any() else cand
+
+
 def make_bank(x: np.ndarray, label: int, p: F.FeatureParams, vad: VadParams,
               versions: int, rng: np.random.Generator,
-              speed_range: tuple[float, float] = SPEED_RANGE) -> Bank:
+              speed_range: tuple[float, float] = SPEED_RANGE, scenes=None) -> Bank:
+    """Version 0 is the clip itself; the others are augmented.  With ``scenes`` (a
+    callable rng -> rooms.Scene) each augmented copy is sped up or slowed down, its
+    speech windows found on that clean copy, and then heard through its own room, noise
+    and music (the room's direct path keeps the windows aligned)."""
     feats, starts = [], []
     for v in range(versions):
-        y = x if v == 0 else augment(x, rng, speed_range)
-        f = F.mfcc(y, p)
-        if f.shape[0] < p.window_frames:
-            f = np.resize(f, (p.window_frames, f.shape[1]))
+        if v == 0 or scenes is None:
+            y = x if v == 0 else augment(x, rng, speed_range)
+            f = _fit(F.mfcc(y, p), p)
+            st = voiced_starts(f, p, vad)
+        else:
+            y = speed(x, rng.uniform(*speed_range))
+            cheap = replace(p, pitch=False)  # the levels need no pitch columns
+            st = voiced_starts(_fit(F.mfcc(y, cheap), cheap), cheap, vad)
+            f = _fit(F.mfcc(scenes(rng).render(y, rng), p), p)
+        feats.append(f)
+        starts.append(st)
+    return Bank(feats, starts, label)
+
+
+def make_nonspeech_bank(x: np.ndarray, label: int, p: F.FeatureParams, versions: int,
+                        rng: np.random.Generator, scenes) -> Bank:
+    """Music or noise with no talker: every window is a 'no speech' example (those of
+    digital silence left out)."""
+    feats, starts = [], []
+    for v in range(versions):
+        y = x if v == 0 else scenes(rng).render(x, rng)
+        f = _fit(F.mfcc(y, p), p)
         lv = F.frame_levels_db(f, p)
-        cand = np.arange(0, f.shape[0] - p.window_frames + 1, 5)
-        ok = np.array([is_voiced(lv[s : s + p.window_frames], vad) for s in cand], dtype=bool)
+        cand = np.arange(0, f.shape[0] - p.window_frames + 1, 10)
+        ok = np.array([np.mean(lv[s : s + p.window_frames] > -90) > 0.5 for s in cand], dtype=bool)
         feats.append(f)
         starts.append(cand[ok] if ok.any() else cand)
     return Bank(feats, starts, label)
 
 
-def sample_epoch(banks: list[Bank], p: F.FeatureParams, rng: np.random.Generator,
-                 per_clip: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """``per_clip`` random voiced windows of a random version of each bank, bank by bank
-    (window i comes from bank i // per_clip), normalised and spec-augmented."""
-    t = p.window_frames
-    xs, ys = [], []
+def draws_per_clip(banks: list[Bank], per_clip: int, corpus_windows: int = 0) -> list[int]:
+    """Windows an epoch draws from each bank: ``per_clip``, or with ``corpus_windows``
+    about that many per corpus (at least 1 and at most ``per_clip`` per clip), so a large
+    corpus does not drown the others."""
+    if corpus_windows <= 0:
+        return [per_clip] * len(banks)
+    sizes: dict[str, int] = {}
     for b in banks:
-        for _ in range(per_clip):
+        sizes[b.corpus] = sizes.get(b.corpus, 0) + 1
+    k = {c: int(min(per_clip, max(1, round(corpus_windows / n)))) for c, n in sizes.items()}
+    return [k[b.corpus] for b in banks]
+
+
+def sample_epoch(banks: list[Bank], p: F.FeatureParams, rng: np.random.Generator,
+                 per_clip: int = 2, draws: list[int] | None = None):
+    """``per_clip`` (or ``draws[i]``) random voiced windows of a random version of each
+    bank, bank by bank, normalised and spec-augmented: (x, labels, bank index)."""
+    t = p.window_frames
+    xs, ys, idx = [], [], []
+    for i, b in enumerate(banks):
+        for _ in range(per_clip if draws is None else draws[i]):
             v = int(rng.integers(len(b.feats)))
             s = int(rng.choice(b.starts[v]))
             xs.append(b.feats[v][s : s + t])
             ys.append(b.label)
+            idx.append(i)
     x = F.normalise(np.stack(xs), p)
-    return spec_augment(x, rng), np.asarray(ys)
+    return spec_augment(x, rng), np.asarray(ys), np.asarray(idx)
+
+
+def masked_targets(y: np.ndarray, masks: np.ndarray, smoothing: float = 0.1) -> np.ndarray:
+    """(n, 2K) targets for :func:`masked_crossentropy`: the label smoothed over the
+    clip's allowed classes, then the mask of those classes."""
+    k = masks.shape[1]
+    onehot = np.eye(k, dtype=np.float32)[y]
+    soft = (1 - smoothing) * onehot + smoothing * masks / masks.sum(axis=1, keepdims=True)
+    return np.concatenate([soft, masks], axis=1).astype(np.float32)
+
+
+def masked_crossentropy(y_true, y_pred):
+    """Cross-entropy over the classes a clip's corpus has: the softmax renormalised over
+    the allowed outputs (a corpus without 'calm' neither teaches nor punishes it)."""
+    from keras import ops
+
+    k = y_pred.shape[-1]
+    target, mask = y_true[:, :k], y_true[:, k:]
+    p = y_pred * mask
+    p = p / ops.maximum(ops.sum(p, axis=-1, keepdims=True), 1e-7)
+    return -ops.sum(target * ops.log(ops.maximum(p, 1e-7)), axis=-1)
 
 
 def spec_augment(x: np.ndarray, rng: np.random.Generator, p_mask: float = 0.5) -> np.ndarray:
@@ -151,16 +229,33 @@ def clip_windows(signals: list[np.ndarray], p: F.FeatureParams, vad: VadParams):
     return [prepare_clip(x, p, vad) for x in signals]
 
 
-def clip_probs(predict, prepared, n_classes: int) -> list[np.ndarray | None]:
-    """Clip probabilities via the device's aggregate(); predict: (n,T,C) -> (n,K)."""
+def window_outputs(predict, prepared) -> list[np.ndarray]:
+    """The model's outputs for every window of every prepared clip, clip by clip."""
     sizes = [w.shape[0] for w, _ in prepared]
-    allw = np.concatenate([w for w, _ in prepared])
-    probs = predict(allw)
-    out, i = [], 0
-    for (_, voiced), k in zip(prepared, sizes):
-        out.append(aggregate(probs[i : i + k], voiced))
-        i += k
+    probs = predict(np.concatenate([w for w, _ in prepared]))
+    return list(np.split(probs, np.cumsum(sizes)[:-1]))
+
+
+def clip_probs(predict, prepared, n_classes: int, no_speech_threshold: float = NO_SPEECH_THRESHOLD
+               ) -> list[np.ndarray | None]:
+    """Clip probabilities via the device's gate() and aggregate(); predict: (n,T,C) ->
+    (n,K) with K = n_classes, or n_classes + 1 for a model with a no-speech output."""
+    out = []
+    for (_, voiced), probs in zip(prepared, window_outputs(predict, prepared)):
+        emo, kept = gate(probs, voiced, n_classes, no_speech_threshold)
+        out.append(aggregate(emo, kept))
     return out
+
+
+def gate_rates(predict, prepared, n_classes: int,
+               no_speech_threshold: float = NO_SPEECH_THRESHOLD) -> dict:
+    """Share of windows the device's gate passes to the emotion model, and of those the
+    energy gate alone would pass."""
+    kept = energy = total = 0
+    for (_, voiced), probs in zip(prepared, window_outputs(predict, prepared)):
+        _, k = gate(probs, voiced, n_classes, no_speech_threshold)
+        kept, energy, total = kept + int(k.sum()), energy + int(voiced.sum()), total + len(voiced)
+    return {"windows": total, "passed": kept / max(total, 1), "energy_gate_passed": energy / max(total, 1)}
 
 
 def predictions(probs: list[np.ndarray | None], allowed: list[int] | None = None) -> np.ndarray:
@@ -176,23 +271,24 @@ def predictions(probs: list[np.ndarray | None], allowed: list[int] | None = None
 
 
 def evaluate(predict, clips: list[Clip], signals, p, vad, labels) -> dict:
-    """Metrics per corpus; EmoDB is scored over its own 6 labels."""
+    """Metrics per corpus, each scored over its own labels."""
     prepared = clip_windows(signals, p, vad)
     return score_clips(clip_probs(predict, prepared, len(labels)), clips, labels)
 
 
 def score_clips(probs: list[np.ndarray | None], clips: list[Clip], labels) -> dict:
-    """Metrics per corpus from clip probabilities; EmoDB over its own 6 labels."""
+    """Metrics per corpus from clip probabilities; a corpus with fewer labels than the
+    model (EmoDB, ASED, nEMO) is scored by the argmax over its own labels."""
     out = {}
     for corpus in sorted({c.corpus for c in clips}):
         idx = [i for i, c in enumerate(clips) if c.corpus == corpus]
         present = sorted({labels.index(clips[i].label) for i in idx})
-        allowed = present if corpus == "emodb" else None
+        allowed = present if len(present) < len(labels) else None
         y = [labels.index(clips[i].label) for i in idx]
         yhat = predictions([probs[i] for i in idx], allowed)
         m = summary(y, yhat, labels)
-        if corpus == "emodb":
-            m["note"] = "argmax over EmoDB's 6 labels (no calm, no surprised)"
+        if allowed is not None:
+            m["note"] = f"argmax over the corpus' {len(present)} labels"
         out[corpus] = m
     return out
 
@@ -230,6 +326,139 @@ def load_signals(clips: list[Clip], sr: int) -> list[np.ndarray]:
     return [load_audio(c.path, sr) for c in clips]
 
 
+def load_music(data: Path, sr: int, args) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Decoded 4Q clips of the training and validation artists ([] when not needed)."""
+    if not (args.rooms or args.no_speech):
+        return [], []
+    clips = read_4q(data / "music" / "4q")
+    if args.max_clips:
+        clips = clips[:: max(1, len(clips) // args.max_clips)]
+    by = {k: [load_audio(c.path, sr) for c in clips if fourq_split(c.artist) == k] for k in ("train", "val")}
+    log.info("music clips: %d train, %d val artists' clips", len(by["train"]), len(by["val"]))
+    return by["train"], by["val"]
+
+
+def corpus_masks(clips: list[Clip], outputs: list[str]) -> dict[str, np.ndarray]:
+    """Per corpus, the outputs its clips supervise: the labels it has, and 'no speech'
+    (a talker is never 'nobody') when the model has that output."""
+    masks = {}
+    for corpus in sorted({c.corpus for c in clips}):
+        m = np.zeros(len(outputs), np.float32)
+        for c in clips:
+            if c.corpus == corpus:
+                m[outputs.index(c.label)] = 1.0
+        if NO_SPEECH in outputs:
+            m[outputs.index(NO_SPEECH)] = 1.0
+        masks[corpus] = m
+    return masks
+
+
+def no_speech_banks(music: list[np.ndarray], p: F.FeatureParams, rng: np.random.Generator,
+                    outputs: list[str], args) -> list[Bank]:
+    """'No speech' examples: the training artists' songs and room noises, each in rooms."""
+    from training.rooms import NOISE_KINDS, noise, random_scene
+
+    def scenes(r):  # a song or a noise, in a room, maybe with another noise under it
+        return random_scene(r, [], [], p_music=0.0)
+
+    label = outputs.index(NO_SPEECH)
+    noises = [noise(NOISE_KINDS[i % len(NOISE_KINDS)], 4 * p.sample_rate, rng)
+              * 10 ** (rng.uniform(-40, -10) / 20) for i in range(args.noise_clips)]
+    items = [(m, "music") for m in music] + [(z, "noise") for z in noises]
+    banks = build_in_parallel(
+        lambda i: make_nonspeech_bank(items[i][0].astype(np.float32), label, p, args.music_versions,
+                                      np.random.default_rng([args.seed, 10**6 + i]), scenes),
+        len(items), args.bank_workers)
+    for b, (_, corpus) in zip(banks, items):
+        b.allowed, b.corpus = np.ones(len(outputs), np.float32), corpus
+    return banks
+
+
+_JOB = None
+
+
+def _run_job(i: int):
+    return _JOB(i)
+
+
+def build_in_parallel(job, n: int, workers: int) -> list:
+    """``[job(i) for i in range(n)]`` over ``workers`` forked processes (each job seeds
+    its own generator, so the result does not depend on the number of workers)."""
+    global _JOB
+    if workers <= 1 or n < 2:
+        return [job(i) for i in range(n)]
+    import multiprocessing as mp
+
+    _JOB = job
+    try:
+        with mp.get_context("fork").Pool(workers) as pool:
+            return pool.map(_run_job, range(n), chunksize=16)
+    finally:
+        _JOB = None
+
+
+@dataclass
+class ValSet:
+    name: str
+    clips: list[Clip]
+    prepared: list
+    kind: str  # "emotion" (scored by UAR) or "gate" (share of windows passed)
+
+
+def validation_sets(clips: list[Clip], signals: list[np.ndarray], music_val: list[np.ndarray],
+                    p: F.FeatureParams, vad: VadParams, args) -> list[ValSet]:
+    """Validation speakers clean, RAVDESS validation actors in the evaluation rooms (with
+    validation artists' music), and those songs alone in rooms."""
+    if not clips:
+        return []
+    from training import room_eval
+
+    sets = [ValSet("clean", clips, clip_windows(signals, p, vad), "emotion")]
+    if args.rooms:
+        rav = [i for i, c in enumerate(clips) if c.corpus == "ravdess"]
+        for cond in room_eval.CONDITIONS:
+            sim = room_eval.simulate(cond, [signals[i] for i in rav], room_eval.VAL_SEED, music_val)
+            sets.append(ValSet(cond, [clips[i] for i in rav], clip_windows(sim.signals, p, vad), "emotion"))
+    if music_val and args.no_speech:
+        sim = room_eval.simulate("music_only", music_val, room_eval.VAL_SEED, music_val)
+        sets.append(ValSet("music_only", [], clip_windows(sim.signals, p, vad), "gate"))
+    return sets
+
+
+def validate(predict, sets: list[ValSet], labels: list[str]) -> dict:
+    """Validation figures and the selection score (docs/models/experiments.md): the mean
+    clean UAR over the corpora, averaged with the mean RAVDESS UAR over the room
+    conditions when there are any."""
+    out: dict = {}
+    clean, room = [], []
+    for vs in sets:
+        if vs.kind == "gate":
+            out[f"val_passed_{vs.name}"] = round(gate_rates(predict, vs.prepared, len(labels))["passed"], 4)
+            continue
+        res = score_clips(clip_probs(predict, vs.prepared, len(labels)), vs.clips, labels)
+        for corpus, m in res.items():
+            key = f"val_uar_{corpus}" if vs.name == "clean" else f"val_uar_{corpus}_{vs.name}"
+            out[key] = m["uar"]
+            (clean if vs.name == "clean" else room).append(m["uar"])
+        if vs.name == "clean":
+            out["val_kept_clean"] = round(gate_rates(predict, vs.prepared, len(labels))["passed"], 4)
+    out["score"] = float(np.mean(clean)) if not room else float((np.mean(clean) + np.mean(room)) / 2)
+    return out
+
+
+def make_banks(train_sig, fit_clips, outputs, allowed, spk_all, music_train, p, vad, scenes, args):
+    """Every training clip's bank (and the no-speech banks), each seeded by its index."""
+    banks = build_in_parallel(
+        lambda i: make_bank(train_sig[i], outputs.index(fit_clips[i].label), p, vad, args.versions,
+                            np.random.default_rng([args.seed, i]), tuple(args.speed_range), scenes),
+        len(fit_clips), args.bank_workers)
+    for b, c, sp in zip(banks, fit_clips, spk_all):
+        b.allowed, b.corpus, b.speaker = allowed[c.corpus], c.corpus, int(sp)
+    if args.no_speech:
+        banks += no_speech_banks(music_train, p, np.random.default_rng([args.seed, 7]), outputs, args)
+    return banks
+
+
 def train(args: argparse.Namespace) -> Path:
     import keras
 
@@ -261,28 +490,50 @@ def train(args: argparse.Namespace) -> Path:
     log.info("clips: %s", {k: len(v) for k, v in splits.items()})
 
     t0 = time.time()
-    fit_clips = splits["train"] + (splits["val"] if args.final else [])
+    fit_clips = [c for c in splits["train"] + (splits["val"] if args.final else []) if c.label]
+    val_clips = [c for c in splits["val"] if c.label and not args.final]
+    outputs = labels + ([NO_SPEECH] if args.no_speech else [])
     train_sig = load_signals(fit_clips, p.sample_rate)
-    val_sig = [] if args.final else load_signals(splits["val"], p.sample_rate)
-    banks = [
-        make_bank(x, labels.index(c.label), p, vad, args.versions, rng, tuple(args.speed_range))
-        for x, c in zip(train_sig, fit_clips)
-    ]
-    log.info("feature banks ready in %.1fs", time.time() - t0)
-    y_all = np.array([b.label for b in banks])
-    cw = class_weights(y_all, len(labels))
+    val_sig = load_signals(val_clips, p.sample_rate)
+    music_train, music_val = load_music(Path(args.data), p.sample_rate, args)
+    scenes = None
+    if args.rooms:
+        from training.rooms import random_scene
+
+        babble = [train_sig[i] for i in rng.choice(len(train_sig), min(400, len(train_sig)), replace=False)]
+
+        def scenes(r):
+            return random_scene(r, music_train, babble, p_music=args.p_music)
+
+    allowed = corpus_masks(fit_clips, outputs)
+    spk_all = speaker_ids(fit_clips)
+    cache = out / "banks.pkl"
+    if args.resume and cache.exists():
+        import pickle
+
+        with cache.open("rb") as fh:
+            banks = pickle.load(fh)
+        log.info("feature banks read from %s: %d banks", cache, len(banks))
+    else:
+        banks = make_banks(train_sig, fit_clips, outputs, allowed, spk_all, music_train, p, vad,
+                           scenes, args)
+        if args.resume:  # a long run: keep the banks for the next --resume
+            import pickle
+
+            with cache.open("wb") as fh:
+                pickle.dump(banks, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    log.info("feature banks ready in %.1fs: %d banks", time.time() - t0, len(banks))
+    draws = draws_per_clip(banks, args.per_clip, args.corpus_windows)
+    val_sets = validation_sets(val_clips, val_sig, music_val, p, vad, args)
 
     build = {"tcn": models.speech_tcn, "cnn2d": models.speech_cnn}[args.arch]
-    model = build(p.window_frames, p.n_features, len(labels), widths=tuple(args.widths))
-    sched = keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * max(
-        1, (len(banks) * args.per_clip) // args.batch))
-    emotion_loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
-    trainer, reversal, spk, loss = model, None, None, emotion_loss
+    model = build(p.window_frames, p.n_features, len(outputs), widths=tuple(args.widths))
+    sched = keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * max(1, sum(draws) // args.batch))
+    trainer, reversal, loss = model, None, masked_crossentropy
     if args.speaker_adversary > 0:
-        spk = speaker_ids(fit_clips)
-        trainer, reversal = models.with_speaker_adversary(model, int(spk.max()) + 1)
-        loss = [emotion_loss, keras.losses.SparseCategoricalCrossentropy()]
-        log.info("speaker adversary: %d speakers, strength up to %g", spk.max() + 1,
+        trainer, reversal = models.with_speaker_adversary(model, int(spk_all.max()) + 1)
+        loss = [masked_crossentropy, keras.losses.SparseCategoricalCrossentropy()]
+        log.info("speaker adversary: %d speakers, strength up to %g", spk_all.max() + 1,
                  args.speaker_adversary)
     trainer.compile(optimizer=optimizer(sched, args.weight_decay), loss=loss)
     state_file, ckpt = out / "state.json", out / "checkpoint.weights.h5"
@@ -292,7 +543,7 @@ def train(args: argparse.Namespace) -> Path:
         model.build((None, p.window_frames, p.n_features))
         trainer.load_weights(str(ckpt))
         rng = np.random.default_rng(args.seed + state["epoch"])
-        log.info("resumed at epoch %d (best val UAR %.3f)", state["epoch"], state["best_uar"])
+        log.info("resumed at epoch %d (best val score %.3f)", state["epoch"], state["best_uar"])
 
     def predict(x):
         return model.predict(x, batch_size=256, verbose=0)
@@ -300,24 +551,25 @@ def train(args: argparse.Namespace) -> Path:
     swa_after = int(round(args.epochs * args.swa_start)) if args.swa_start > 0 else args.epochs
     swa = WeightAverage()
     bad = 0
+    masks = np.stack([b.allowed for b in banks])
+    bank_spk = np.array([b.speaker for b in banks])
     for epoch in range(state["epoch"], args.epochs):
         te = time.time()
-        x, y = sample_epoch(banks, p, rng, args.per_clip)
-        yo = keras.utils.to_categorical(y, len(labels))
-        weights = {"class_weight": cw}
-        if args.mixup > 0:  # mixed windows carry mixed class weights
-            sw = np.array([cw[int(c)] for c in y], np.float32)
-            x, yo, sw = mixup(x, yo, sw, args.mixup, rng)
-            weights = {"sample_weight": sw}
+        x, y, idx = sample_epoch(banks, p, rng, args.per_clip, draws)
+        cw = class_weights(y, len(outputs))
+        sw = np.array([cw[int(c)] for c in y], np.float32)
+        yt = masked_targets(y, masks[idx])
+        if args.mixup > 0:  # mixed windows carry mixed targets and class weights
+            x, yt, sw = mixup(x, yt, sw, args.mixup, rng)
         if reversal is None:
-            h = model.fit(x, yo, batch_size=args.batch, epochs=1, verbose=0, shuffle=True,
-                          **weights)
-        else:  # two outputs: class weights as sample weights of the emotion loss
+            h = model.fit(x, yt, batch_size=args.batch, epochs=1, verbose=0, shuffle=True,
+                          sample_weight=sw)
+        else:  # no mixup with the adversary; windows with no talker teach it nothing
             reversal.strength.assign(adversary_strength(epoch, args.epochs, args.speaker_adversary))
-            sw = np.array([cw[int(c)] for c in y], np.float32)  # no mixup with the adversary
-            h = trainer.fit(x, [yo, np.repeat(spk, args.per_clip)], batch_size=args.batch,
-                            epochs=1, verbose=0, shuffle=True,
-                            sample_weight=[sw, np.ones(len(x), np.float32)])
+            spk = bank_spk[idx]
+            h = trainer.fit(x, [yt, np.maximum(spk, 0)], batch_size=args.batch, epochs=1,
+                            verbose=0, shuffle=True,
+                            sample_weight=[sw, (spk >= 0).astype(np.float32)])
         if epoch + 1 > swa_after:  # the epochs after that fraction of the run
             swa.add(model.get_weights())
         rec = {"epoch": epoch + 1, "loss": float(h.history["loss"][-1])}
@@ -327,9 +579,9 @@ def train(args: argparse.Namespace) -> Path:
         if args.final:  # no held-out speakers: the last epoch is the model
             uar = float(epoch + 1)
         else:
-            val = evaluate(predict, splits["val"], val_sig, p, vad, labels)
-            uar = float(np.mean([m["uar"] for m in val.values()]))
-            rec.update({"val_uar": uar, **{f"val_uar_{k}": v["uar"] for k, v in val.items()}})
+            scores = validate(predict, val_sets, labels)
+            uar = scores.pop("score")
+            rec.update({"val_uar": uar, **scores})
         rec["seconds"] = round(time.time() - te, 1)
         state["history"].append(rec)
         log.info("epoch %d %s", epoch + 1, rec)
@@ -348,20 +600,20 @@ def train(args: argparse.Namespace) -> Path:
     swa_val = None
     if swa.count:
         model.set_weights(swa.weights())
-        refresh_batchnorm(model, sample_epoch(banks, p, np.random.default_rng(args.seed), 2)[0])
+        refresh_batchnorm(model, sample_epoch(banks, p, np.random.default_rng(args.seed), 2, draws)[0])
         log.info("weights averaged over the last %d epochs", swa.count)
         if args.final:
             model.save(str(out / "best.keras"))
         else:
-            val = evaluate(predict, splits["val"], val_sig, p, vad, labels)
-            swa_val = {"val_uar": float(np.mean([m["uar"] for m in val.values()])),
-                       **{f"val_uar_{k}": v["uar"] for k, v in val.items()}}
+            swa_val = validate(predict, val_sets, labels)
+            swa_val["val_uar"] = swa_val.pop("score")
             log.info("averaged weights: %s", swa_val)
             model.save(str(out / "swa.keras"))
     meta = {
         "features": p.to_dict(),
         "vad": vars(vad) if hasattr(vad, "__dict__") else {},
         "labels": labels,
+        "outputs": outputs,
         "corpora": args.corpora,
         "seed": args.seed,
         "args": {k: v for k, v in vars(args).items() if k not in ("func", "argv")},
@@ -372,8 +624,9 @@ def train(args: argparse.Namespace) -> Path:
         "ravdess_val_actors": sorted(val_actors),
         "selection": ("final: trained on train+val speakers for a fixed number of epochs "
                       "chosen on a validation run" if args.final else
-                      f"best mean validation UAR (RAVDESS actors {sorted(val_actors)}, "
-                      "EmoDB 12 and 14)"),
+                      f"best validation score (training.speech.validate; RAVDESS actors "
+                      f"{sorted(val_actors)} and the other corpora's validation speakers, "
+                      "docs/models/splits.md)"),
         "history": state["history"],
         "weight_average": {"epochs": swa.count, "val": swa_val} if swa.count else None,
     }
@@ -385,7 +638,7 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data", help="folder with speech/ravdess, speech/emodb")
     ap.add_argument("--corpora", nargs="+", default=["ravdess", "emodb"],
-                    help="ravdess, emodb, or a folder of <label>/*.wav")
+                    help="ravdess, emodb, ased, nemo, or a folder of <label>/*.wav|flac|opus")
     ap.add_argument("--out", default="runs/speech")
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--patience", type=int, default=15)
@@ -421,6 +674,24 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--train-actors", type=int, default=0, metavar="N",
                     help="train on only the N lowest-numbered RAVDESS training actors "
                          "(a learning curve over speakers); 0: all")
+    ap.add_argument("--rooms", action="store_true",
+                    help="hear the augmented copies through simulated living rooms: room "
+                         "responses, noises, training artists' music, babble, microphones "
+                         "(training/rooms.py); validation adds the evaluation rooms")
+    ap.add_argument("--p-music", type=float, default=0.3,
+                    help="with --rooms: share of augmented copies with music under the voice")
+    ap.add_argument("--no-speech", action="store_true",
+                    help="a 'no speech' output trained on 4Q training artists' songs and room "
+                         "noises: the device's gate for music and noise")
+    ap.add_argument("--music-versions", type=int, default=3,
+                    help="with --no-speech: versions (rooms) of each song and noise")
+    ap.add_argument("--noise-clips", type=int, default=200,
+                    help="with --no-speech: 4-second room-noise clips without a talker")
+    ap.add_argument("--corpus-windows", type=int, default=0,
+                    help="draw about this many windows per corpus per epoch (1 to --per-clip "
+                         "per clip); 0: --per-clip from every clip")
+    ap.add_argument("--bank-workers", type=int, default=1,
+                    help="processes that compute the feature banks")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--max-clips", type=int, default=0, help="smoke runs: clips per split")

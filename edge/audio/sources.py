@@ -16,7 +16,8 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = (".wav", ".flac")
+# What libsndfile decodes for us: WAV, FLAC and Ogg (Vorbis or Opus; Opus decodes at 16 kHz).
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus")
 
 
 class AudioFileError(ValueError):
@@ -29,7 +30,7 @@ class AudioFileError(ValueError):
 
 
 def load_audio(path: Path | str, sample_rate: int, resample: bool = False) -> np.ndarray:
-    """Decode a WAV/FLAC file to float32 mono in [-1, 1] at ``sample_rate``.
+    """Decode a WAV, FLAC or Ogg (Vorbis/Opus) file to float32 mono in [-1, 1] at ``sample_rate``.
 
     Multi-channel audio is averaged to mono. A different sample rate is an error unless
     ``resample`` (band-limited, :mod:`edge.audio.resample`); a lower rate than the
@@ -47,7 +48,7 @@ def load_audio(path: Path | str, sample_rate: int, resample: bool = False) -> np
     try:
         info = sf.info(str(path))
     except (RuntimeError, sf.LibsndfileError) as exc:
-        raise AudioFileError(path, f"not a readable WAV/FLAC audio file ({exc})") from None
+        raise AudioFileError(path, f"not a readable WAV/FLAC/Ogg audio file ({exc})") from None
     if info.samplerate != sample_rate and not resample:
         raise AudioFileError(
             path,
@@ -77,7 +78,7 @@ def load_audio(path: Path | str, sample_rate: int, resample: bool = False) -> np
 
 
 def iter_audio_files(paths: list[Path | str]) -> Iterator[Path]:
-    """Files given, and WAV/FLAC files found recursively in folders given, sorted."""
+    """Files given, and audio files (AUDIO_SUFFIXES) found recursively in folders given, sorted."""
     for p in map(Path, paths):
         if p.is_dir():
             yield from sorted(q for q in p.rglob("*") if q.suffix.lower() in AUDIO_SUFFIXES)

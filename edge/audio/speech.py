@@ -17,6 +17,11 @@ from edge.labels import confidence, expected_va
 from edge.manifest import ModelError
 from edge.runtime import TFLiteModel
 
+# The name of a speech model's extra output for windows with nobody talking, and the
+# probability of it above which a window is not passed on (manifest gate.threshold).
+NO_SPEECH = "no_speech"
+NO_SPEECH_THRESHOLD = 0.5
+
 
 @dataclass(frozen=True)
 class SpeechResult:
@@ -44,6 +49,20 @@ def prepare_clip(
     raw = F.windows(feats, p)
     voiced = np.array([is_voiced(lv, vad) for lv in window_levels(feats, p)], dtype=bool)
     return F.normalise(raw, p), voiced
+
+
+def gate(window_probs: np.ndarray, voiced: np.ndarray, n_labels: int,
+         no_speech_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(emotion probabilities, kept) per window.  A model with one output more than its
+    ``n_labels`` emotions has a 'no speech' output (music, noise, nobody talking): a
+    window is kept when the energy gate calls it voiced and that output is below
+    ``no_speech_threshold``; the emotions are renormalised without it."""
+    window_probs = np.asarray(window_probs, np.float32)
+    if window_probs.shape[-1] == n_labels:
+        return window_probs, np.asarray(voiced, bool)
+    emo = window_probs[..., :n_labels]
+    emo = emo / np.maximum(emo.sum(axis=-1, keepdims=True), 1e-12)
+    return emo, np.asarray(voiced, bool) & (window_probs[..., n_labels] < no_speech_threshold)
 
 
 def aggregate(window_probs: np.ndarray, voiced: np.ndarray) -> np.ndarray | None:
@@ -86,6 +105,7 @@ class SpeechRecogniser:
         self.params = check_feature_params(model, sample_rate)
         self.vad = vad or VadParams()
         self.labels = model.manifest.labels
+        self.last_no_speech = np.zeros(0, np.float32)
 
     def result(self, probs: np.ndarray | None, windows: int, voiced: int) -> SpeechResult:
         if probs is None:
@@ -95,12 +115,37 @@ class SpeechRecogniser:
         label = self.labels[int(np.argmax(probs))]
         return SpeechResult(label, pd, v, a, confidence(pd), windows, voiced)
 
-    def classify_clip(self, signal: np.ndarray) -> SpeechResult:
+    @property
+    def no_speech_threshold(self) -> float:
+        """The calibrated threshold (``vad.no_speech_threshold``), else the manifest's."""
+        if self.vad.no_speech_threshold is not None:
+            return self.vad.no_speech_threshold
+        return float(self.model.manifest.gate.get("threshold", NO_SPEECH_THRESHOLD))
+
+    def gate(self, probs: np.ndarray, voiced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return gate(probs, voiced, len(self.labels), self.no_speech_threshold)
+
+    def clip_windows(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(emotion probabilities, kept, voiced) for every window of a clip: ``voiced`` by
+        the energy gate (only those windows are run), ``kept`` by the whole gate."""
         x, voiced = prepare_clip(signal, self.params, self.vad)
-        probs = self.model.predict(x[voiced]) if voiced.any() else np.zeros((0, len(self.labels)))
-        full = np.zeros((x.shape[0], len(self.labels)), np.float32)
-        full[voiced] = probs
-        return self.result(aggregate(full, voiced), int(x.shape[0]), int(voiced.sum()))
+        n_out = self.model.manifest.n_outputs
+        full = np.zeros((x.shape[0], n_out), np.float32)
+        if voiced.any():
+            full[voiced] = self.model.predict(x[voiced])
+        self.last_no_speech = full[voiced, -1] if n_out > len(self.labels) else np.zeros(0, np.float32)
+        emo, kept = self.gate(full, voiced)
+        return emo, kept, voiced
+
+    def no_speech_probs(self, signal: np.ndarray) -> np.ndarray:
+        """P(no speech) of the clip's energy-voiced windows (empty for a model without the
+        output): what ``edge-cli calibrate`` sets the threshold from."""
+        self.clip_windows(signal)
+        return self.last_no_speech
+
+    def classify_clip(self, signal: np.ndarray) -> SpeechResult:
+        emo, kept, voiced = self.clip_windows(signal)
+        return self.result(aggregate(emo, kept), int(len(kept)), int(kept.sum()))
 
     def classify_window(self, feats_window: np.ndarray) -> SpeechResult:
         """One raw MFCC window (window_frames, numcep), e.g. from the streaming path."""
@@ -108,8 +153,10 @@ class SpeechRecogniser:
         levels = F.frame_levels_db(feats_window, p)
         if not is_voiced(levels, self.vad):
             return self.result(None, 1, 0)
-        probs = self.model.predict(F.normalise(feats_window[None], p))[0]
-        return self.result(probs, 1, 1)
+        emo, kept = self.gate(self.model.predict(F.normalise(feats_window[None], p)), np.ones(1, bool))
+        if not kept[0]:  # music or noise, nobody talking
+            return self.result(None, 1, 0)
+        return self.result(emo[0], 1, 1)
 
 
 def speech_recogniser(model_path: Path | str | None = None, vad_threshold_db: float | None = None,

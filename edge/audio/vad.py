@@ -22,6 +22,9 @@ class VadParams:
     threshold_db: float = -75.0  # frame level (pre-emphasised RMS, dBFS) counted as sound
     min_voiced_fraction: float = 0.25  # of a window's frames above the threshold
     min_dynamic_db: float = 10.0  # p90 − p10 of frame levels within a window
+    # A speech model with a no-speech output passes a window only while P(no speech) is
+    # below this; None: the model's manifest (gate.threshold).  ``edge-cli calibrate`` sets it.
+    no_speech_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if not -120.0 <= self.threshold_db <= 0.0:
@@ -32,6 +35,9 @@ class VadParams:
             )
         if not 0.0 <= self.min_dynamic_db <= 60.0:
             raise ValueError(f"min_dynamic_db: expected 0..60 dB, got {self.min_dynamic_db}")
+        t = self.no_speech_threshold
+        if t is not None and not (isinstance(t, (int, float)) and 0.0 < t <= 1.0):
+            raise ValueError(f"no_speech_threshold: expected a number in (0, 1], got {t!r}")
 
 
 def voiced_fraction(levels_db: np.ndarray, params: VadParams) -> float:
