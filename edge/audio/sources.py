@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus")
 
 
+class MicrophoneError(RuntimeError):
+    """The microphone cannot be opened or read (sounddevice's ``PortAudioError``, which is
+    not a RuntimeError in sounddevice 0.5, is raised as this); the daemon retries it."""
+
+
 class AudioFileError(ValueError):
     """An audio file that cannot be used; the message names the file and the problem."""
 
@@ -144,20 +149,23 @@ def microphone_blocks(
         except queue.Full:
             log.warning("audio queue full: dropping a block")
 
-    index = find_input_device(device)
-    with sd.InputStream(
-        device=index,
-        channels=1,
-        samplerate=sample_rate,
-        dtype="float32",
-        blocksize=int(round(block_s * sample_rate)),
-        callback=callback,
-    ):
-        while stop is None or not stop():
-            try:
-                yield q.get(timeout=0.5)
-            except queue.Empty:
-                continue
+    try:
+        index = find_input_device(device)
+        with sd.InputStream(
+            device=index,
+            channels=1,
+            samplerate=sample_rate,
+            dtype="float32",
+            blocksize=int(round(block_s * sample_rate)),
+            callback=callback,
+        ):
+            while stop is None or not stop():
+                try:
+                    yield q.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+    except sd.PortAudioError as exc:  # "Error querying device -1": no default input
+        raise MicrophoneError(str(exc)) from exc
 
 
 def reinit_portaudio() -> None:

@@ -162,7 +162,7 @@ class AudioWorker(SourceWorker):
                                                  self.cfg.block_s, stop=self.should_stop):
                 yield audio.Chunk(block)
         except (OSError, LookupError, RuntimeError, ValueError) as exc:
-            # sounddevice.PortAudioError is a RuntimeError ("Error querying device -1" at boot)
+            # audio.MicrophoneError (a RuntimeError) carries sounddevice.PortAudioError
             raise SourceError(f"microphone {self.cfg.device or '(default)'}: {exc}") from exc
 
     def on_retry(self) -> None:
