@@ -79,3 +79,78 @@ def test_no_default_microphone_is_retried_not_fatal(monkeypatch):
         w.stop_event.set()
         w.join(5)
     assert w.failed is None
+
+
+def _clips(folder, bad_name="02-truncated.flac"):
+    """A folder: two good clips with a truncated one between them."""
+    import shutil
+
+    from test_daemon_support import DEMO_CLIPS
+
+    folder.mkdir()
+    shutil.copy(DEMO_CLIPS[0], folder / "01-good.flac")
+    data = DEMO_CLIPS[1].read_bytes()
+    (folder / bad_name).write_bytes(data[: len(data) // 3])
+    shutil.copy(DEMO_CLIPS[2], folder / "03-good.flac")
+    return folder
+
+
+def _drain(q):
+    out = []
+    while (item := q.get(timeout=0)) is not None:
+        out.append(item)
+    return out
+
+
+def _windows_of(paths):
+    from edge.audio import features as F
+    from edge.audio.sources import load_audio
+    from edge.audio.speech import speech_recogniser
+
+    p = speech_recogniser(speech_model()).params
+    return sum(len(F.windows(F.mfcc(load_audio(f, p.sample_rate), p), p)) for f in paths)
+
+
+def test_audio_file_folder_is_read_and_a_corrupt_file_skipped_once(tmp_path, caplog):
+    from edge.daemon.base import END
+
+    folder = _clips(tmp_path / "clips")
+    w = _audio_worker([folder])
+    w.setup()
+    with caplog.at_level("WARNING"):
+        w.step()
+    assert w.finished and w.status.get("audio").state == "finished"
+    got = _drain(w.out)
+    assert got.pop() is END
+    good = [folder / "01-good.flac", folder / "03-good.flac"]
+    assert len(got) == _windows_of(good) > 0  # both good files, the bad one skipped
+    assert w.stats.get("errors") == 1
+    named = [r for r in caplog.records if "02-truncated.flac" in r.getMessage()]
+    assert len(named) == 1, [r.getMessage() for r in caplog.records]
+
+
+def test_a_corrupt_file_in_a_loop_is_logged_once_and_counted_each_pass(tmp_path, caplog,
+                                                                        monkeypatch):
+    from edge.audio import sources as audio_sources
+
+    loads, load = [], audio_sources.load_audio
+    monkeypatch.setattr(audio_sources, "load_audio",
+                        lambda path, *a, **k: (loads.append(path.name), load(path, *a, **k))[1])
+    good1, bad, good2 = (tmp_path / n for n in ("a.flac", "b.flac", "c.flac"))
+    folder = _clips(tmp_path / "clips")
+    for src, dst in zip(sorted(folder.iterdir()), (good1, bad, good2)):
+        src.rename(dst)
+    per_pass = _windows_of([good1, good2])
+    loads.clear()
+    w = _audio_worker([good1, bad, good2])
+    w.clock = Replay(fast=True, loop=True)
+    with caplog.at_level("WARNING"):
+        w.start()
+        try:
+            assert _wait(lambda: loads.count("c.flac") >= 3 or w.failed is not None)
+        finally:
+            w.stop_event.set()
+            w.join(5)
+    assert w.failed is None and w.stats.get("errors") >= 3, loads  # bad each pass, good2 read
+    assert w.stats.get("windows") >= 2 * per_pass
+    assert len([r for r in caplog.records if "b.flac" in r.getMessage()]) == 1

@@ -8,7 +8,7 @@ Nothing here writes audio anywhere: blocks go to the feature extractor in memory
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,13 +99,21 @@ class Chunk:
     end_of_file: bool = False
 
 
-def file_chunks(files: Sequence[Path], sample_rate: int, block_s: float = 0.1
-                ) -> Iterator[Chunk]:
-    """The files in turn as blocks, like the microphone gives (the last of each marked).
-    Each file is decoded when its turn comes (AudioFileError names it)."""
+def file_chunks(files: Sequence[Path], sample_rate: int, block_s: float = 0.1,
+                on_error: Callable[[AudioFileError], None] | None = None) -> Iterator[Chunk]:
+    """The files, and the audio files in folders given (:func:`iter_audio_files`), in
+    turn as blocks, like the microphone gives (the last of each marked).  Each file is
+    decoded when its turn comes; one that cannot be used raises AudioFileError naming it,
+    or, with ``on_error``, is handed to it and skipped."""
     n = max(1, int(round(block_s * sample_rate)))
-    for path in files:
-        x = load_audio(path, sample_rate)
+    for path in iter_audio_files(list(files)):
+        try:
+            x = load_audio(path, sample_rate)
+        except AudioFileError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+            continue
         for i in range(0, len(x), n):
             yield Chunk(x[i : i + n], end_of_file=i + n >= len(x))
 

@@ -133,6 +133,7 @@ class AudioWorker(SourceWorker):
         self.p, self.cfg, self.file_list = params, cfg, list(files)
         self.media_s = 0.0
         self.mfcc, self.windows = StreamingMFCC(params), StreamingWindows(params)
+        self._bad: set[str] = set()  # files skipped (logged once each)
 
     def describe(self) -> str:
         return (f"{len(self.file_list)} file(s)" if self.clock.files
@@ -146,15 +147,28 @@ class AudioWorker(SourceWorker):
         return self._microphone()
 
     def _files(self, pacer: Any) -> Iterator[audio.Chunk]:
+        """The files (folders read for their audio files) in turn, paced; a file that
+        cannot be used is skipped (logged once, counted each time)."""
         media_t = 0.0
         while True:
-            for chunk in audio.file_chunks(self.file_list, self.p.sample_rate, self.cfg.block_s):
+            read = 0
+            for chunk in audio.file_chunks(self.file_list, self.p.sample_rate, self.cfg.block_s,
+                                           self._bad_file):
+                read += 1
                 media_t += len(chunk.samples) / self.p.sample_rate
                 if not pacer.wait(media_t):
                     return
                 yield chunk
             if not self.clock.loop:
                 return
+            if not read:  # replaying nothing would spin: retry with backoff instead
+                raise SourceError(f"no readable audio in {', '.join(map(str, self.file_list))}")
+
+    def _bad_file(self, exc: audio.AudioFileError) -> None:
+        self.stats.count("errors")
+        if exc.path not in self._bad:
+            self._bad.add(exc.path)
+            log.warning("audio: skipping %s", exc)
 
     def _microphone(self) -> Iterator[audio.Chunk]:
         try:
