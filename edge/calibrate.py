@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -282,12 +283,18 @@ def parse_calibration(text: str, where: str) -> Calibration:
     for name in ("vad", "offsets", "reliability"):
         if not isinstance(getattr(cal, name), dict):
             raise CalibrationError(f"{where}: field {name!r}: expected a JSON object")
+    def number_in(v: Any, lo: float, hi: float) -> bool:  # a huge int compares exactly
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi
+
     for mod, off in cal.offsets.items():
-        ok = (isinstance(off, list) and len(off) == 2
-              and all(isinstance(v, (int, float)) and -1 <= v <= 1 for v in off))
+        ok = isinstance(off, list) and len(off) == 2 and all(number_in(v, -1, 1) for v in off)
         if not ok:
             raise CalibrationError(f"{where}: field 'offsets.{mod}': expected [valence, arousal] "
                                    f"in [-1, 1]")
+    for mod, rel in cal.reliability.items():
+        if not number_in(rel, 0, 1):
+            raise CalibrationError(f"{where}: field 'reliability.{mod}': expected a number in "
+                                   f"[0, 1], got {str(rel)[:40]}")
     unknown_vad = sorted(set(cal.vad) - {"threshold_db", "no_speech_threshold"})
     if unknown_vad:
         raise CalibrationError(f"{where}: field 'vad': unknown key(s) {unknown_vad}")

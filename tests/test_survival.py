@@ -8,6 +8,7 @@ import threading
 import time
 import types
 
+import pytest
 from test_daemon_support import speech_model
 
 from edge.config import load_config
@@ -154,3 +155,74 @@ def test_a_corrupt_file_in_a_loop_is_logged_once_and_counted_each_pass(tmp_path,
     assert w.failed is None and w.stats.get("errors") >= 3, loads  # bad each pass, good2 read
     assert w.stats.get("windows") >= 2 * per_pass
     assert len([r for r in caplog.records if "b.flac" in r.getMessage()]) == 1
+
+
+HUGE = 10 ** 400  # beyond a float: float(HUGE) and math.isfinite(HUGE) raise OverflowError
+
+
+@pytest.mark.parametrize("payload", [
+    {"cmd": "set_target", "valence": HUGE, "arousal": 0},
+    {"cmd": "set_target", "valence": 0, "arousal": -HUGE},
+    {"cmd": "set_policy", "policy": "target", "target": [HUGE, 0]},
+])
+def test_numbers_beyond_a_float_on_cmd_get_an_error_answer(tmp_path, payload):
+    import json
+
+    from test_daemon_support import ListSink
+
+    from edge.daemon import Daemon
+    from edge.publish.commands import CommandError, parse_command
+
+    text = json.dumps(payload).encode()
+    with pytest.raises(CommandError, match="expected a number in"):
+        parse_command(text)
+    cfg = load_config(None, {"daemon.state_dir": str(tmp_path)}, env={})
+    sink = ListSink()
+    d = Daemon(cfg, sink=sink, speech=None, face=None)
+    before = (d.state.policy, d.state.target)
+    d.on_command(text)
+    assert len(sink.events) == 1 and sink.events[0]["ok"] is False
+    assert "expected a number in [-1, 1]" in sink.events[0]["error"]
+    assert (d.state.policy, d.state.target) == before
+    assert not (tmp_path / "state.json").exists()
+
+
+def _calibration(tmp_path, **over):
+    import json
+
+    from edge import calibrate as C
+
+    data = dict(version=C.CALIBRATION_VERSION, created="2026-01-01T00:00:00+00:00", steps={},
+                vad={}, offsets={}, reliability={})
+    data.update(over)
+    (tmp_path / C.FILE_NAME).write_text(json.dumps(data), encoding="utf-8")
+
+
+@pytest.mark.parametrize("over", [
+    {"reliability": {"voice": HUGE}},
+    {"reliability": {"voice": True}},
+    {"offsets": {"voice": [HUGE, 0]}},
+    {"offsets": {"voice": [True, 0]}},
+    {"vad": {"threshold_db": -HUGE}},
+])
+def test_numbers_beyond_a_float_in_calibration_at_start_sighup_and_reload(tmp_path, over):
+    from test_daemon_support import ListSink
+
+    from edge.daemon import Daemon
+
+    cfg = load_config(None, {"daemon.state_dir": str(tmp_path)}, env={})
+    _calibration(tmp_path, **over)
+    sink = ListSink()
+    d = Daemon(cfg, sink=sink, speech=None, face=None)  # start: runs uncalibrated
+    assert d.calibration.error and "calibration.json" in d.calibration.error
+    assert d.calibrated.calibration is None
+    _calibration(tmp_path, reliability={"voice": 0.5})
+    assert d.reload_calibration("cmd") is True
+    _calibration(tmp_path, **over)
+    d.request_reload()  # SIGHUP, served on the main thread
+    assert d.serve_requests()
+    assert d.reload_calibration("cmd") is False  # reload_calibration
+    assert d.calibrated.fusion.reliability["voice"] == 0.5  # the good one stays in use
+    answers = [e for e in sink.events if e["cmd"] == "reload_calibration"]
+    got = sorted((e["trigger"], e["ok"]) for e in answers)  # start's answer is held
+    assert got == [("SIGHUP", False), ("cmd", False), ("cmd", True), ("start", False)], answers

@@ -49,7 +49,7 @@ class Calibrated:
             fusion = replace(
                 fusion, calibration_offset={**fusion.calibration_offset, **offsets},
                 reliability={**fusion.reliability, **reliability})
-        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
             raise C.CalibrationError(f"{where}: {exc}") from None
         return cls(vad, fusion, cal, created if created.tzinfo else created.astimezone())
 
@@ -59,7 +59,7 @@ class Calibrated:
         where = str(state_dir / C.FILE_NAME)
         try:
             cal = C.load_calibration(state_dir)
-        except (OSError, ValueError, TypeError, AttributeError) as exc:  # beyond its own checks
+        except (OSError, ValueError, TypeError, AttributeError, OverflowError) as exc:  # past its checks
             raise C.CalibrationError(f"{where}: {exc}") from None
         return cls.of(config, cal, where)
 

@@ -71,7 +71,9 @@ class Command:
 
 
 def _unit(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    # an int is compared as it is: math.isfinite(10**400) raises OverflowError
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not math.isfinite(value))):
         raise ValueError(f"{name}: expected a number in [-1, 1], got {_brief(value)}")
     if not -1.0 <= value <= 1.0:
         raise ValueError(f"{name}: expected a number in [-1, 1], got {value}")
@@ -265,5 +267,5 @@ def parse_command(payload: bytes | str) -> Command:
                            f"{sorted(spec.keys) or 'no arguments'}", ident, cmd)
     try:
         return Command(cmd, ident, spec.parse(data))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: a number beyond a float
         raise CommandError(f"{cmd}: {exc}", ident, cmd) from None
