@@ -9,7 +9,7 @@ import time
 import types
 
 import pytest
-from test_daemon_support import speech_model
+from test_daemon_support import broker_fixture, speech_model  # noqa: F401 - "broker"
 
 from edge.config import load_config
 from edge.daemon.base import DropQueue, SourceStatus, StageStats
@@ -226,3 +226,41 @@ def test_numbers_beyond_a_float_in_calibration_at_start_sighup_and_reload(tmp_pa
     answers = [e for e in sink.events if e["cmd"] == "reload_calibration"]
     got = sorted((e["trigger"], e["ok"]) for e in answers)  # start's answer is held
     assert got == [("SIGHUP", False), ("cmd", False), ("cmd", True), ("start", False)], answers
+
+
+def test_a_retained_command_is_ignored_with_a_warning_answer(broker, tmp_path):
+    """A retained ``pause`` on …/cmd (replayed by the broker at every subscribe) is not
+    run; live commands still are."""
+    from test_daemon_support import subscriber, topic_is, wait_for
+
+    from edge.daemon import Daemon
+    from edge.publish.mqtt import make_client
+
+    cfg = load_config(None, {"mqtt.host": "127.0.0.1", "mqtt.port": broker.port,
+                             "mqtt.device_id": "ret", "daemon.state_dir": str(tmp_path)},
+                      env={})
+    client = make_client(cfg.mqtt, "retainer")
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    client.publish("moodedge/ret/cmd", b'{"cmd": "pause", "id": "boot"}', qos=1,
+                   retain=True).wait_for_publish(10)
+    sub = subscriber(broker.port, "ret", discovery=False)
+    d = Daemon(cfg, speech=None, face=None)
+    d.publisher.start()
+    try:
+        ans = wait_for(sub, lambda m: topic_is("events")(m) and m.json().get("id") == "boot",
+                       20).json()
+        assert ans["ok"] is False and ans["retained"] is True and ans["cmd"] == "pause"
+        assert "retained command ignored" in ans["error"]
+        assert d.state.paused_list() == [] and not (tmp_path / "state.json").exists()
+        assert d.stats["commands"].get("retained") == 1
+        client.publish("moodedge/ret/cmd", b'{"cmd": "status", "id": "live"}', qos=1)
+        live = wait_for(sub, lambda m: topic_is("events")(m) and m.json().get("id") == "live",
+                        20).json()
+        assert live["ok"] is True and live["result"]["paused"] == []
+    finally:
+        client.publish("moodedge/ret/cmd", b"", qos=1, retain=True).wait_for_publish(10)
+        client.loop_stop()
+        client.disconnect()
+        d.publisher.stop()
+        sub.stop()

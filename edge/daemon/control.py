@@ -115,6 +115,21 @@ class Dispatcher:
             elif not tracks.submit(lambda: self._on_tracks(spec, cmd)):
                 self.reply(cmd, False, "busy: too many commands queued; try again")
 
+    def on_retained(self, payload: bytes, topic: str = "cmd") -> None:
+        """A retained ``…/cmd`` message: not run (the broker would replay it at every
+        start and reconnect), answered with a warning so its sender can clear it."""
+        self.stats.count("retained")
+        try:
+            cmd = parse_command(payload)
+            ident, name = cmd.id, cmd.cmd
+        except CommandError as exc:
+            ident, name = exc.id, exc.cmd
+        log.warning("%s: ignoring a retained command (%s); publish commands without retain",
+                    topic, name or "?")
+        self.events(ident, name, False, f"{topic}: retained command ignored: commands are "
+                    f"published without the retain flag (clear it: publish an empty retained "
+                    f"message to {topic})", retained=True)
+
     def _on_tracks(self, spec: Spec, cmd: Command) -> None:
         if self.ctx.tracks is None or self.ctx.tracks.recommender is None:
             self.reply(cmd, False, "the music catalogue is unavailable (see stats.sources)")

@@ -55,7 +55,8 @@ class Daemon:
             from edge.publish.mqtt import MqttPublisher
 
             self.publisher = MqttPublisher(config.mqtt, config.homeassistant,
-                                           lambda p, t: self.dispatcher.on_command(p, t))
+                                           lambda p, t: self.dispatcher.on_command(p, t),
+                                           lambda p, t: self.dispatcher.on_retained(p, t))
             sink = self.publisher
         self.sink = sink
         self.speech, self.speech_why = (

@@ -63,14 +63,19 @@ class MqttPublisher:
 
     ``on_command(payload, topic)`` is called on paho's network thread for every
     ``…/cmd`` message; it must return quickly and never raise (errors are logged).
+    A *retained* ``…/cmd`` message (the broker replays it at every subscribe: a retained
+    ``pause`` would pause the device at every boot and reconnect) is not a command: it
+    goes to ``on_retained(payload, topic)`` instead (or is logged and dropped).
     """
 
     def __init__(self, mqtt: MqttConfig, ha: HomeAssistantConfig,
-                 on_command: Callable[[bytes, str], None] | None = None) -> None:
+                 on_command: Callable[[bytes, str], None] | None = None,
+                 on_retained: Callable[[bytes, str], None] | None = None) -> None:
         self.cfg = mqtt
         self.ha = ha
         self.topics = Topics.of(mqtt, ha)
         self.on_command = on_command
+        self.on_retained = on_retained
         self._discovery = (
             encode(discovery_payload(mqtt.device_id, self.topics.base, ha.name))
             if ha.discovery else None
@@ -80,7 +85,7 @@ class MqttPublisher:
         self._connected = False
         self._closing = False
         self.counters = {"published": 0, "dropped": 0, "connects": 0, "disconnects": 0,
-                         "commands": 0}
+                         "commands": 0, "retained_commands": 0}
         c = self.client = make_client(mqtt)
         avail = BY_NAME["availability"]
         c.will_set(self.topics.availability, OFFLINE, qos=avail.qos, retain=True)
@@ -187,7 +192,13 @@ class MqttPublisher:
 
     def _on_message(self, client, userdata, msg) -> None:
         try:
-            if msg.topic == self.topics.cmd:
+            if msg.topic == self.topics.cmd and msg.retain:
+                self.counters["retained_commands"] += 1
+                if self.on_retained is not None:
+                    self.on_retained(msg.payload, msg.topic)
+                else:
+                    log.warning("MQTT: ignoring a retained message on %s", msg.topic)
+            elif msg.topic == self.topics.cmd:
                 self.counters["commands"] += 1
                 if self.on_command is not None:
                     self.on_command(msg.payload, msg.topic)
