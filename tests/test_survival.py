@@ -264,3 +264,156 @@ def test_a_retained_command_is_ignored_with_a_warning_answer(broker, tmp_path):
         client.disconnect()
         d.publisher.stop()
         sub.stop()
+
+
+@pytest.fixture(scope="module")
+def tls_broker():
+    """Mosquitto with TLS listeners (CA-signed for 127.0.0.1; the same requiring a client
+    certificate; a certificate for another name) and a plain one; certificates made with
+    openssl."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from edge.demo.broker import find_mosquitto, free_port
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    try:
+        exe = find_mosquitto()
+    except FileNotFoundError:
+        pytest.skip("mosquitto not installed")
+    tmp = tempfile.TemporaryDirectory(prefix="moodedge-tls-")  # not under pytest's 0700 dir
+    d = Path(tmp.name)
+
+    def ssl_(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    for ca in ("ca", "other"):
+        ssl_("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}.key",
+             "-out", f"{ca}.crt", "-days", "30", "-subj", f"/CN={ca} test CA")
+    for name, san in (("server", "IP:127.0.0.1"), ("wrongname", "DNS:wrong.example"),
+                      ("client", "DNS:client")):
+        ssl_("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
+             f"{name}.csr", "-subj", f"/CN={name}")
+        (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
+        ssl_("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", f"{name}.crt", "-days", "30", "-extfile",
+             f"{name}.ext")
+    for f in d.iterdir():
+        f.chmod(0o644)  # mosquitto started as root reads them as its own user
+    d.chmod(0o755)
+    ports = {k: free_port() for k in ("tls", "mtls", "wrongname", "plain")}
+    tls = f"cafile {d}/ca.crt\n"
+    conf = d / "mosquitto.conf"
+    conf.write_text(
+        "per_listener_settings true\n"
+        f"listener {ports['tls']} 127.0.0.1\nallow_anonymous true\n{tls}"
+        f"certfile {d}/server.crt\nkeyfile {d}/server.key\n"
+        f"listener {ports['mtls']} 127.0.0.1\nallow_anonymous true\n{tls}"
+        f"certfile {d}/server.crt\nkeyfile {d}/server.key\nrequire_certificate true\n"
+        f"listener {ports['wrongname']} 127.0.0.1\nallow_anonymous true\n{tls}"
+        f"certfile {d}/wrongname.crt\nkeyfile {d}/wrongname.key\n"
+        f"listener {ports['plain']} 127.0.0.1\nallow_anonymous true\n")
+    os.chmod(conf, 0o644)
+    log = d / "mosquitto.log"
+    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=log.open("wb"),
+                            stderr=subprocess.STDOUT)
+    try:
+        for port in ports.values():
+            assert _wait(lambda p=port: _listening(socket, p), 10), log.read_text()
+        yield d, ports
+    finally:
+        proc.terminate()
+        proc.wait(5)
+        tmp.cleanup()
+
+
+def _listening(socket, port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(("case", "ca", "client_cert", "reason", "hint"), [
+    ("tls", "other", False, "CERTIFICATE_VERIFY_FAILED", "check mqtt.tls.ca_file"),
+    ("wrongname", "ca", False, "mismatch", "does not name mqtt.host"),
+    ("plain", "ca", False, "", "is mqtt.port a TLS listener?"),
+    ("mtls", "ca", False, "CERTIFICATE_REQUIRED", "requires a client certificate"),
+])
+def test_tls_failures_are_logged_once_with_the_reason_then_counted(
+        tls_broker, caplog, case, ca, client_cert, reason, hint):
+    from edge.publish.mqtt import MqttPublisher
+
+    d, ports = tls_broker
+    over = {"mqtt.host": "127.0.0.1", "mqtt.port": ports[case], "mqtt.device_id": "tls",
+            "mqtt.reconnect_min_s": 0.1, "mqtt.reconnect_max_s": 1,
+            "mqtt.tls.enabled": True, "mqtt.tls.ca_file": str(d / f"{ca}.crt")}
+    if client_cert:
+        over.update({"mqtt.tls.cert_file": str(d / "client.crt"),
+                     "mqtt.tls.key_file": str(d / "client.key")})
+    cfg = load_config(None, over, env={})
+    pub = MqttPublisher(cfg.mqtt, cfg.homeassistant)
+    with caplog.at_level("INFO", logger="edge.publish.mqtt"):
+        pub.start()
+        try:
+            assert _wait(lambda: pub.counters["connect_failures"] >= 3 or pub.connected, 30)
+        finally:
+            pub.stop()
+    assert not pub.connected and pub.counters["connects"] == 0
+    lines = [r.getMessage() for r in caplog.records if "cannot connect" in r.getMessage()]
+    assert len(lines) == 1, lines  # once, then counted
+    assert reason in lines[0] and hint in lines[0] and f":{ports[case]} (TLS)" in lines[0]
+    assert pub.last_error and reason in pub.last_error
+
+
+def test_tls_with_the_right_certificates_connects(tls_broker):
+    """The listeners above are sound: with the CA (and a client certificate) it connects."""
+    from edge.publish.mqtt import MqttPublisher
+
+    d, ports = tls_broker
+    for case, cert in (("tls", False), ("mtls", True)):
+        over = {"mqtt.host": "127.0.0.1", "mqtt.port": ports[case], "mqtt.device_id": "tls",
+                "mqtt.tls.enabled": True, "mqtt.tls.ca_file": str(d / "ca.crt")}
+        if cert:
+            over.update({"mqtt.tls.cert_file": str(d / "client.crt"),
+                         "mqtt.tls.key_file": str(d / "client.key")})
+        cfg = load_config(None, over, env={})
+        pub = MqttPublisher(cfg.mqtt, cfg.homeassistant)
+        pub.start()
+        try:
+            assert _wait(lambda p=pub: p.connected, 20), (case, pub.last_error)
+        finally:
+            pub.stop()
+        assert pub.counters["connect_failures"] == 0 and pub.last_error is None
+
+
+def test_repeat_log_logs_once_then_a_count_every_period(caplog):
+    import logging
+
+    from edge.lograte import RepeatLog
+
+    now = [0.0]
+    rl = RepeatLog(logging.getLogger("t.repeat"), every_s=60.0, clock=lambda: now[0])
+    with caplog.at_level("INFO", logger="t.repeat"):
+        assert rl.report("mic", "no microphone") is True  # first: logged
+        for _ in range(100):  # a retry every 0.5 s: counted, not logged
+            now[0] += 0.5
+            assert rl.report("mic", "no microphone") is False
+        now[0] += 10.0  # 60 s since the first line
+        assert rl.report("mic", "no microphone") is True
+        assert rl.report("mic", "microphone busy") is True  # a new reason: at once
+        assert rl.report("cam", "no camera") is True  # keys are separate
+        rl.clear("mic", "mic: running")
+        rl.clear("cam")  # cleared without a line
+        rl.clear("never-failed", "x: running")  # nothing to say
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["no microphone",
+                     "no microphone (repeated 101 time(s) in the last 60 s, 102 in all)",
+                     "microphone busy", "no camera", "mic: running (after 103 failure(s))"]
+    assert rl.count("mic") == 0

@@ -126,7 +126,8 @@ class Daemon:
     def stats_payload(self) -> dict[str, Any]:
         interp = getattr(getattr(self.speech, "model", None), "interpreter_module", None)
         mqtt = None if self.publisher is None else dict(self.publisher.counters,
-                                                        connected=self.publisher.connected)
+                                                        connected=self.publisher.connected,
+                                                        error=self.publisher.last_error)
         return self.health.payload(interp, lambda: {
             "paused": self.state.paused_list(), "policy": self.state.policy,
             "calibration": self.calibration.stats()}, mqtt)
