@@ -417,3 +417,35 @@ def test_repeat_log_logs_once_then_a_count_every_period(caplog):
                      "no microphone (repeated 101 time(s) in the last 60 s, 102 in all)",
                      "microphone busy", "no camera", "mic: running (after 103 failure(s))"]
     assert rl.count("mic") == 0
+
+
+def test_unreadable_images_looped_fast_back_off_and_log_once(tmp_path, caplog):
+    """--image-dir of unreadable images with --loop --fast wrote 95k lines in 20 s and
+    spun a core: now each bad file is logged once, and a pass with no frame backs off."""
+    from edge.daemon.sources import CameraWorker
+
+    folder = tmp_path / "img"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.png").write_bytes(b"not a png")
+    cfg = load_config(None, env={})
+    w = CameraWorker(cfg.camera, folder, None, DropQueue(10, StageStats("face")),
+                     Replay(fast=True, loop=True), stop=threading.Event(),
+                     status=SourceStatus(), paused=threading.Event(),
+                     stats=StageStats("camera"), retry=(0.05, 0.2), stall_s=5.0)
+    with caplog.at_level("INFO"):
+        w.start()
+        try:
+            assert _wait(lambda: w.retries >= 4 or w.failed is not None, 30)
+        finally:
+            w.stop_event.set()
+            w.join(5)
+    assert w.failed is None
+    st = w.status.get("camera")
+    assert st.state == "retrying" and "no readable frames" in st.detail
+    passes = (w.stats.get("errors") - w.retries) / 3  # each retry counts an error too
+    assert passes <= w.retries + 1  # one pass per retry, not a spin
+    lines = [r.getMessage() for r in caplog.records]
+    for i in range(3):
+        assert sum(f"{i}.png" in m for m in lines) == 1, lines
+    assert sum("retrying" in m for m in lines) == 1, lines  # then counted

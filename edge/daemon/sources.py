@@ -205,6 +205,7 @@ class CameraWorker(SourceWorker):
         super().__init__(out, clock, **kw)
         self.cfg, self.image_dir, self.video_file = cfg, image_dir, video_file
         self.frames = 0
+        self._bad: set[str] = set()  # images skipped (logged once each)
 
     def describe(self) -> str:
         if self.image_dir:
@@ -231,8 +232,10 @@ class CameraWorker(SourceWorker):
                 src = vision.VideoFile(self.video_file)
                 src_fps = src.fps
             every = max(1, int(round(src_fps / fps)))
+            read = 0
             with src:
                 for i, frame in enumerate(src.frames()):
+                    read += 1
                     if i % every == 0:
                         media_t += every / src_fps
                         if not pacer.wait(media_t):
@@ -240,6 +243,8 @@ class CameraWorker(SourceWorker):
                         yield frame
             if not self.clock.loop:
                 return
+            if not read:  # replaying nothing would spin: retry with backoff instead
+                raise SourceError(f"{self.describe()}: no readable frames")
 
     def _camera(self) -> Iterator[np.ndarray]:
         """Live frames at ``fps``: the camera's newest frame, then a wait."""
@@ -255,6 +260,9 @@ class CameraWorker(SourceWorker):
 
     def _bad_image(self, message: str) -> None:
         self.stats.count("errors")
+        if message not in self._bad:  # each bad file logged once, counted every time
+            self._bad.add(message)
+            log.warning("camera: skipping %s", message)
 
     def handle(self, frame: np.ndarray) -> None:
         self.frames += 1
