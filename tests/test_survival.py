@@ -449,3 +449,92 @@ def test_unreadable_images_looped_fast_back_off_and_log_once(tmp_path, caplog):
     for i in range(3):
         assert sum(f"{i}.png" in m for m in lines) == 1, lines
     assert sum("retrying" in m for m in lines) == 1, lines  # then counted
+
+
+def test_play_and_feedback_history_is_bounded_on_disk(tmp_path):
+    """Pure bound: 12x the kept rows of the largest rows a command allows; the file stops
+    growing (an hour at 50 msg/s is 180k rows: the same bound)."""
+    import os
+    from pathlib import Path
+
+    from edge.music.catalog import MAX_FEEDBACK, MAX_PLAYS, Catalog
+
+    shm = Path("/dev/shm")  # no fsync per row: the bound, not the disk, is under test
+    folder = Path(os.path.realpath(shm)) if shm.is_dir() and os.access(shm, os.W_OK) else tmp_path
+    path = folder / f"moodedge-bound-{os.getpid()}.sqlite"
+    try:
+        c = Catalog(path)
+        c.ensure_tracks()
+        uri = next(iter(c.tracks())).uri
+        size0 = path.stat().st_size
+        long_uri = "spotify:track:" + "x" * 1010  # the longest uri a command takes
+        sizes = []
+        for i in range(12 * MAX_PLAYS):
+            c.record_play(f"{i:08d}{long_uri[8:]}")
+            if (i + 1) % (2 * MAX_PLAYS) == 0:
+                sizes.append(path.stat().st_size)
+        for i in range(2 * MAX_FEEDBACK):
+            c.record_feedback(uri, ("like", "skip", "dislike")[i % 3])
+        rows = c._db.execute("SELECT COUNT(*) FROM plays").fetchone()[0]
+        fb = c._db.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]
+        newest = c.recent_plays(1)[0]
+        c.close()
+        size = path.stat().st_size
+    finally:
+        path.unlink(missing_ok=True)
+    assert rows == MAX_PLAYS and fb == MAX_FEEDBACK
+    assert newest.startswith(f"{12 * MAX_PLAYS - 1:08d}")  # the newest kept
+    assert sizes[-1] - sizes[0] < 64 * 1024, sizes  # bounded: freed pages reused
+    assert size - size0 <= 10 * 1024 * 1024, (size0, size)
+
+
+def test_token_bucket_takes_a_burst_then_its_rate():
+    from edge.daemon.control import TokenBucket
+
+    now = [0.0]
+    b = TokenBucket(1.0, 3, clock=lambda: now[0])
+    assert [b.take() for _ in range(5)] == [True, True, True, False, False]
+    now[0] += 1.0
+    assert [b.take() for _ in range(2)] == [True, False]
+    now[0] += 100.0  # refills to the burst, no more
+    assert sum(b.take() for _ in range(10)) == 3
+
+
+def test_a_played_flood_is_answered_and_rate_limited(tmp_path):
+    """A scaled-down flood of ``played`` (the longest URI) at a running daemon: every
+    command answered, at most the burst plus the rate written."""
+    import json
+
+    from test_daemon_support import ListSink
+
+    from edge.daemon import Daemon
+    from edge.daemon.control import WRITE_BURST, WRITE_RATE_S
+    from edge.music.catalog import Catalog
+
+    cfg = load_config(None, {"daemon.state_dir": str(tmp_path), "audio.enabled": False,
+                             "camera.enabled": False}, env={})
+    sink = ListSink()
+    d = Daemon(cfg, sink=sink, speech=None, face=None)
+    t = threading.Thread(target=d.run, kwargs={"install_signals": False}, daemon=True)
+    t.start()
+    n = 500
+    try:
+        assert _wait(lambda: d.pipeline is not None and d.pipeline.tracks.is_alive()
+                     and d.pipeline.tracks.recommender is not None, 30)
+        t0 = time.monotonic()
+        for i in range(n):
+            d.on_command(json.dumps({"cmd": "played", "id": i,
+                                     "uri": f"spotify:track:{i:06d}" + "x" * 1000}).encode())
+        sent_s = time.monotonic() - t0
+        assert _wait(lambda: len(sink.events) >= n, 60), len(sink.events)
+    finally:
+        d.request_stop()
+        t.join(10)
+    assert sorted(e["id"] for e in sink.events) == list(range(n))
+    ok = [e for e in sink.events if e["ok"]]
+    busy = [e for e in sink.events if not e["ok"]]
+    assert WRITE_BURST <= len(ok) <= WRITE_BURST + WRITE_RATE_S * sent_s + 1, (len(ok), sent_s)
+    assert all(e["error"].startswith("busy:") for e in busy)
+    assert d.stats["commands"].get("rate_limited") == len(busy)
+    with Catalog(cfg.catalogue_path()) as c:
+        assert len(c.recent_plays(10 * n)) == len(ok)

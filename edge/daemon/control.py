@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,6 +23,33 @@ from edge.publish.commands import COMMANDS, MAIN, NOW, Command, CommandError, Sp
 from edge.publish.payloads import event_payload, status_result
 
 log = logging.getLogger(__name__)
+
+#: Commands that add rows on disk (``played``, ``feedback``: ``rate_limited`` in the
+#: table) are taken WRITE_BURST at once, then WRITE_RATE_S a second; beyond, answered
+#: "busy".  One bucket for all clients: MQTT 3.1.1 does not say who published a message
+#: (the broker's ACL is what separates clients).  A player sends one ``played`` a track.
+WRITE_BURST = 30
+WRITE_RATE_S = 1.0
+
+
+class TokenBucket:
+    """``take()`` is True at most ``burst`` times at once, then ``rate`` times a second."""
+
+    def __init__(self, rate: float, burst: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._tokens, self._t = float(burst), clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = self.clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._t) * self.rate)
+            self._t = now
+            if self._tokens < 1.0:
+                return False
+            self._tokens -= 1.0
+            return True
 
 
 class Events:
@@ -93,6 +121,7 @@ class Dispatcher:
     def __init__(self, ctx: DaemonControl, events: Events, stats: StageStats) -> None:
         self.ctx, self.events, self.stats = ctx, events, stats
         self._main: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.writes = TokenBucket(WRITE_RATE_S, WRITE_BURST)
 
     def on_command(self, payload: bytes, topic: str = "cmd") -> None:
         """Called for each ``…/cmd`` message (on the MQTT thread)."""
@@ -104,6 +133,11 @@ class Dispatcher:
             return
         self.stats.processed(0.0)
         spec = COMMANDS[cmd.cmd]
+        if spec.rate_limited and not self.writes.take():
+            self.stats.count("rate_limited")
+            self.reply(cmd, False, f"busy: at most {WRITE_BURST} played/feedback commands "
+                       f"at once, then {WRITE_RATE_S:g} a second; try again")
+            return
         if spec.thread == NOW:
             self.run(spec, cmd)
         elif spec.thread == MAIN:

@@ -225,6 +225,14 @@ def parse_csv(path: str | Path, mapping: ColumnMapping) -> list[Track]:
     return tracks
 
 
+#: The history kept (newest rows; older ones deleted as new ones come): plays feed the
+#: no-repeat and artist windows (tens of rows), feedback the ranking.  Bounded so a client
+#: flooding ``played``/``feedback`` cannot fill the SD card: at most ~1 kB a play row
+#: (a URI is at most 1024 characters) and ~100 B a feedback row (catalogued URIs only),
+#: about 2 MB in all; SQLite reuses the freed pages, so the file stops growing.
+MAX_PLAYS = 1000
+MAX_FEEDBACK = 10_000
+
 #: Value of one feedback event for ranking: likes pull, skips and dislikes push.
 FEEDBACK_VALUE: dict[str, float] = {"like": 1.0, "skip": -0.5, "dislike": -1.5}
 
@@ -330,8 +338,9 @@ class Catalog:
     def record_play(self, uri: str, ts: float | None = None) -> None:
         """Remember that ``uri`` was played (for the no-repeat window)."""
         with self._db:
-            self._db.execute("INSERT INTO plays (uri, ts) VALUES (?, ?)",
-                             (uri, time.time() if ts is None else float(ts)))
+            cur = self._db.execute("INSERT INTO plays (uri, ts) VALUES (?, ?)",
+                                   (uri, time.time() if ts is None else float(ts)))
+            self._db.execute("DELETE FROM plays WHERE id <= ?", (cur.lastrowid - MAX_PLAYS,))
 
     def recent_plays(self, limit: int) -> list[str]:
         """URIs of the last ``limit`` plays, newest first (repeats included)."""
@@ -347,8 +356,10 @@ class Catalog:
         if self.get(uri) is None:
             raise CatalogError(f"feedback for unknown track {uri!r}")
         with self._db:
-            self._db.execute("INSERT INTO feedback (uri, kind, ts) VALUES (?, ?, ?)",
-                             (uri, kind, time.time() if ts is None else float(ts)))
+            cur = self._db.execute("INSERT INTO feedback (uri, kind, ts) VALUES (?, ?, ?)",
+                                   (uri, kind, time.time() if ts is None else float(ts)))
+            self._db.execute("DELETE FROM feedback WHERE id <= ?",
+                             (cur.lastrowid - MAX_FEEDBACK,))
         self._changed()
 
     def feedback_counts(self, uri: str) -> dict[str, int]:

@@ -201,12 +201,13 @@ class Spec:
     thread: str  # NOW | MAIN | TRACKS
     example: str  # the line docs/daemon.md shows
     doc: str
+    rate_limited: bool = False  # it adds rows on disk: the dispatcher's write rate applies
 
 
 def _spec(keys: str, parse: Callable[[dict[str, Any]], Any], handler: Callable[..., Any],
-          thread: str, example: dict[str, Any], doc: str) -> Spec:
+          thread: str, example: dict[str, Any], doc: str, rate_limited: bool = False) -> Spec:
     return Spec(frozenset(keys.split()), parse, handler, thread,
-                json.dumps(example, ensure_ascii=False), doc)
+                json.dumps(example, ensure_ascii=False), doc, rate_limited)
 
 
 COMMANDS: dict[str, Spec] = {
@@ -222,9 +223,10 @@ COMMANDS: dict[str, Spec] = {
                     "audio | camera | all (default)"),
     "feedback": _spec("uri kind", _feedback, _on_feedback, TRACKS,
                       {"cmd": "feedback", "uri": "spotify:track:…", "kind": "like"},
-                      "like | skip | dislike"),
+                      "like | skip | dislike", rate_limited=True),
     "played": _spec("uri", _played, _on_played, TRACKS,
-                    {"cmd": "played", "uri": "spotify:track:…"}, "a player started this track"),
+                    {"cmd": "played", "uri": "spotify:track:…"}, "a player started this track",
+                    rate_limited=True),
     "recommend": _spec("", _none, _on_recommend, TRACKS, {"cmd": "recommend", "id": 1},
                        "new tracks now (or when the interval allows)"),
     "status": _spec("", _none, _on_status, NOW, {"cmd": "status"},
