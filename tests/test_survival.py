@@ -538,3 +538,49 @@ def test_a_played_flood_is_answered_and_rate_limited(tmp_path):
     assert d.stats["commands"].get("rate_limited") == len(busy)
     with Catalog(cfg.catalogue_path()) as c:
         assert len(c.recent_plays(10 * n)) == len(ok)
+
+
+def test_exit_when_done_with_nothing_runnable_exits_non_zero_with_the_reason(tmp_path, caplog):
+    from test_daemon_support import DEMO_CLIPS, ListSink
+
+    from edge.daemon import Daemon, RunOptions
+
+    cfg = load_config(None, {"daemon.state_dir": str(tmp_path)}, env={})
+    d = Daemon(cfg, RunOptions(audio_files=(DEMO_CLIPS[0],), fast=True, exit_when_done=True),
+               sink=ListSink(), speech=None, face=None)  # no speech model: audio absent
+    rc = []
+    t = threading.Thread(target=lambda: rc.append(d.run(install_signals=False)), daemon=True)
+    with caplog.at_level("ERROR"):
+        t.start()
+        t.join(60)
+    d.request_stop()
+    assert rc and rc[0] != 0, rc
+    msg = " ".join(r.getMessage() for r in caplog.records)
+    assert "nothing to run" in msg and "audio absent" in msg and "camera disabled" in msg, msg
+
+
+def test_sighup_while_the_daemon_is_starting_does_not_kill_it(tmp_path):
+    """A SIGHUP (systemctl reload) while models load, before the handlers exist."""
+    import os
+    import subprocess
+
+    from conftest import ROOT
+
+    script = (
+        "import os, signal, sys\n"
+        "import edge.daemon\n"
+        "class Early(edge.daemon.Daemon):\n"
+        "    def __init__(self, *a, **k):\n"
+        "        os.kill(os.getpid(), signal.SIGHUP)  # arrives while it is being built\n"
+        "        super().__init__(*a, **k)\n"
+        "    def run(self, install_signals=True):\n"
+        "        print('survived', signal.getsignal(signal.SIGHUP) == signal.SIG_IGN)\n"
+        "        return 0\n"
+        "edge.daemon.Daemon = Early\n"
+        "from edge.cli import main\n"
+        "sys.exit(main(['run', '--mqtt-host', '127.0.0.1', '--mqtt-port', '1']))\n")
+    p = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120,
+                       env={**os.environ, "MOODEDGE_STATE_DIR": str(tmp_path)})
+    assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
+    assert "survived True" in p.stdout

@@ -142,6 +142,11 @@ class Daemon:
             signal.signal(signal.SIGINT, self.request_stop)
             signal.signal(signal.SIGHUP, self.request_reload)
         self.build()
+        if self.options.exit_when_done and not self.pipeline.sources:
+            why = "; ".join(f"{k} {v['state']} ({v['detail']})"
+                            for k, v in self.status.snapshot().items())
+            log.error("--exit-when-done: nothing to run: %s", why or "no input")
+            return 2
         if self.publisher is not None:
             self.publisher.start()
         for w in self.workers:
