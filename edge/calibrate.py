@@ -319,7 +319,7 @@ def _stamp() -> str:
 def check_state_dir(state_dir: Path) -> Path:
     state_dir = Path(state_dir)
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the daemon's user only
     except OSError as exc:
         raise CalibrationError(f"{state_dir}: cannot create the state directory ({exc})") from None
     if not os.access(state_dir, os.W_OK | os.X_OK):

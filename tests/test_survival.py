@@ -584,3 +584,57 @@ def test_sighup_while_the_daemon_is_starting_does_not_kill_it(tmp_path):
                        env={**os.environ, "MOODEDGE_STATE_DIR": str(tmp_path)})
     assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
     assert "survived True" in p.stdout
+
+
+def test_state_files_are_readable_by_the_daemons_user_only(tmp_path):
+    import json
+    import os
+    import stat
+
+    from test_daemon_support import ListSink
+
+    from edge.daemon import Daemon
+
+    state_dir = tmp_path / "state"  # created by the daemon
+    cfg = load_config(None, {"daemon.state_dir": str(state_dir), "audio.enabled": False,
+                             "camera.enabled": False}, env={})
+    old = os.umask(0o022)  # a usual umask: files 0644 unless made private
+    try:
+        sink = ListSink()
+        d = Daemon(cfg, sink=sink, speech=None, face=None)
+        t = threading.Thread(target=d.run, kwargs={"install_signals": False}, daemon=True)
+        t.start()
+        try:
+            assert _wait(lambda: d.pipeline is not None
+                         and d.pipeline.tracks.recommender is not None, 30)
+            d.on_command(json.dumps({"cmd": "pause", "what": "audio"}).encode())
+            d.on_command(json.dumps({"cmd": "played", "uri": "spotify:track:x"}).encode())
+            assert _wait(lambda: len(sink.events) >= 2, 30), sink.events
+        finally:
+            d.request_stop()
+            t.join(10)
+    finally:
+        os.umask(old)
+    assert all(e["ok"] for e in sink.events), sink.events
+
+    def mode(p):
+        return stat.S_IMODE(p.stat().st_mode)
+
+    assert mode(state_dir) == 0o700
+    assert mode(state_dir / "state.json") == 0o600
+    assert mode(cfg.catalogue_path()) == 0o600
+    others = [p.name for p in state_dir.iterdir() if mode(p) & 0o077]
+    assert others == [], others
+
+
+def test_an_existing_world_readable_catalogue_is_made_private(tmp_path):
+    import os
+    import stat
+
+    from edge.music.catalog import Catalog
+
+    path = tmp_path / "catalogue.sqlite"
+    Catalog(path).close()
+    os.chmod(path, 0o644)
+    Catalog(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

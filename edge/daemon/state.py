@@ -55,10 +55,15 @@ class DaemonState:
             return default
 
     def save(self, path: Path) -> None:
+        """Atomically, readable by the daemon's user only (0600; a directory it creates
+        0700): the pauses say when someone is listened to."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(self.to_json(), encoding="utf-8")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                os.fchmod(f.fileno(), 0o600)  # a stale .tmp keeps its old mode otherwise
+                f.write(self.to_json())
             os.replace(tmp, path)
         except OSError as exc:
             log.warning("%s: cannot save state: %s", path, exc)

@@ -25,6 +25,7 @@ import csv
 import io
 import logging
 import math
+import os
 import sqlite3
 import string
 import time
@@ -237,6 +238,20 @@ MAX_FEEDBACK = 10_000
 FEEDBACK_VALUE: dict[str, float] = {"like": 1.0, "skip": -0.5, "dislike": -1.5}
 
 
+def _private_file(path: Path) -> None:
+    """The catalogue holds the play and feedback history: readable by its owner only
+    (created 0600, in a directory created 0700; an existing one loses group/other
+    access).  SQLite gives its journal the database's mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # an empty file is a new db
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
+    except OSError as exc:  # read-only file or another owner's: sqlite reports what matters
+        log.warning("%s: cannot make it private to its owner: %s", path, exc)
+
+
 class Catalog:
     """A SQLite-backed catalogue.  ``Catalog(":memory:")`` works for tests.
 
@@ -247,7 +262,7 @@ class Catalog:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(self.path))
         self._db = sqlite3.connect(self.path)
         self._db.executescript(_SCHEMA)
         self._version = 0
