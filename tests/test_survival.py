@@ -638,3 +638,135 @@ def test_an_existing_world_readable_catalogue_is_made_private(tmp_path):
     os.chmod(path, 0o644)
     Catalog(path).close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+# -- fuzz: generated commands at a running daemon ---------------------------------------
+
+def _fuzz_payloads():
+    """Commands of every kind, with their own keys (and now and then an unknown one)
+    holding hostile values: numbers beyond a float, NaN and infinities, wrong types,
+    long strings; and junk objects."""
+    from hypothesis import strategies as st
+
+    from edge.publish.commands import COMMANDS
+
+    huge = st.sampled_from([10 ** 400, -(10 ** 400), 10 ** 309, 10 ** 20, -(2 ** 64)])
+    number = st.one_of(huge, huge, st.sampled_from([1, -1, 0, 0.5, -0.25]), st.integers(),
+                       st.floats(allow_nan=True, allow_infinity=True),
+                       st.floats(min_value=-1.5, max_value=1.5))
+    scalar = st.one_of(
+        st.none(), st.booleans(), number, st.text(max_size=20),
+        st.sampled_from(["all", "audio", "camera", "mic", "like", "skip", "love", "match",
+                         "uplift", "calm", "target", "spotify:track:x", "", " "]))
+    value = st.one_of(number, number, scalar, st.lists(number, min_size=2, max_size=2),
+                      st.lists(scalar, max_size=3),
+                      st.dictionaries(st.text(max_size=5), scalar, max_size=2))
+
+    def of(name):  # all its keys, or some of them
+        keys = sorted(COMMANDS[name].keys)
+        return st.one_of(
+            st.fixed_dictionaries({"cmd": st.just(name), **{k: value for k in keys}}),
+            st.fixed_dictionaries({"cmd": st.just(name)}, optional={k: value for k in keys}))
+
+    typed = st.sampled_from(sorted(COMMANDS)).flatmap(of)
+    keys = st.sampled_from(["valence", "arousal", "policy", "target", "what", "uri", "kind",
+                            "now", "x"])
+    junk = st.builds(lambda c, extra: {"cmd": c, **extra}, scalar,
+                     st.dictionaries(keys, value, max_size=3))
+    return st.one_of(typed, typed, typed, junk)
+
+
+#: commands whose valid forms change state (sent only in invalid forms: state must stay)
+_CHANGES = {"set_policy", "set_target", "pause", "resume", "played", "feedback"}
+
+
+def test_fuzz_generated_commands_each_answered_in_2s_no_traceback_state_unchanged(
+        broker, tmp_path):
+    import json
+
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import strategies as st
+    from test_daemon_support import (
+        daemon_log,
+        start_daemon,
+        stop,
+        subscriber,
+        topic_is,
+        wait_for,
+        write_config,
+    )
+
+    from edge.publish.commands import MAX_PAYLOAD, CommandError, parse_command
+    from edge.publish.mqtt import make_client
+
+    conf = write_config(tmp_path / "fuzz.toml", {
+        "mqtt": {"host": "127.0.0.1", "port": broker.port, "device_id": "hyp"},
+        "audio": {"enabled": False}, "camera": {"enabled": False},
+        "daemon": {"state_dir": str(tmp_path / "state")}})
+    sub = subscriber(broker.port, "hyp", discovery=False)
+    proc = start_daemon(tmp_path, "--config", str(conf))
+    client = make_client(load_config(None, {"mqtt.host": "127.0.0.1",
+                                            "mqtt.port": broker.port}, env={}).mqtt, "hyp-fuzz")
+    sent, late = [0], []
+    valid = {}
+
+    def status(ident):
+        client.publish("moodedge/hyp/cmd", json.dumps({"cmd": "status", "id": ident}), qos=1)
+        return wait_for(sub, lambda m: topic_is("events")(m) and m.json().get("id") == ident,
+                        20).json()["result"]
+
+    @settings(max_examples=20, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+    @given(st.lists(_fuzz_payloads(), min_size=110, max_size=110))
+    def batch(commands):
+        out = {}
+        for c in commands:
+            ident = f"f{sent[0]}"
+            c = {**c, "id": ident}
+            text = json.dumps(c).encode()
+            try:
+                parsed = parse_command(text)
+                if parsed.cmd in _CHANGES:
+                    continue  # its valid form changes state: not sent
+                valid[ident] = parsed.cmd
+            except CommandError:
+                pass
+            if len(text) > MAX_PAYLOAD:
+                continue  # answered without its id: not matchable
+            out[ident] = text
+            sent[0] += 1
+        t_sent = {}
+        for ident, text in out.items():
+            t_sent[ident] = time.time()
+            client.publish("moodedge/hyp/cmd", text, qos=1)
+        answers = {}
+        while set(answers) != set(out):
+            m = wait_for(sub, topic_is("events"), 10)
+            e = m.json()
+            if e.get("id") in out:
+                answers[e["id"]] = e
+                if m.ts - t_sent[e["id"]] > 2.0:
+                    late.append((e["id"], m.ts - t_sent[e["id"]]))
+        for ident, e in answers.items():
+            assert e["ok"] is (ident in valid), (out[ident], e)
+
+    try:
+        wait_for(sub, lambda m: m.topic.endswith("availability") and m.payload == b"online", 20)
+        client.connect("127.0.0.1", broker.port)
+        client.loop_start()
+        before = status("before")
+        batch()
+        after = status("after")
+        assert proc.poll() is None, daemon_log(tmp_path)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        stop(proc)
+        sub.stop()
+    assert sent[0] >= 2000, sent[0]
+    assert late == [], late[:5]
+    log = (tmp_path / "daemon.log").read_text(errors="replace")
+    assert "Traceback" not in log, log[-3000:]
+    for k in ("paused", "policy"):
+        assert after[k] == before[k], (k, before[k], after[k])
+    assert not (tmp_path / "state" / "state.json").exists()  # nothing was saved
