@@ -44,13 +44,15 @@ class DaemonState:
             policy = Policy(data["policy"])
             target = data.get("target")
             target = (float(target[0]), float(target[1])) if target else None
+            if target is not None and not all(-1.0 <= x <= 1.0 for x in target):  # NaN too
+                raise ValueError(f"target {list(target)}: expected numbers in [-1, 1]")
             if policy is Policy.TARGET and target is None:
                 raise ValueError("policy target without a target")
             paused = {p for p in data.get("paused", []) if p in PAUSABLE}
             return cls(policy, target, paused)
         except FileNotFoundError:
             return default
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, IndexError, OverflowError) as exc:
             log.warning("%s: ignoring unreadable state (%s)", path, exc)
             return default
 
