@@ -332,8 +332,14 @@ class PiCamera(FrameSource):
 
     def frames(self) -> Iterator[np.ndarray]:
         while True:
-            # picamera2's "RGB888" is B,G,R in memory: already OpenCV's order.
-            yield self._cam.capture_array("main")
+            try:
+                # picamera2's "RGB888" is B,G,R in memory: already OpenCV's order.
+                frame = self._cam.capture_array("main")
+            except Exception as exc:  # noqa: BLE001 - libcamera raises many kinds (a
+                # RuntimeError killed the camera worker, and the daemon, instead of a retry)
+                raise CameraError(f"camera picamera2: capture failed ({exc}); "
+                                  "unplugged ribbon cable?") from exc
+            yield frame
 
     def close(self) -> None:
         try:
