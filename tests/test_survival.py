@@ -770,3 +770,65 @@ def test_fuzz_generated_commands_each_answered_in_2s_no_traceback_state_unchange
     for k in ("paused", "policy"):
         assert after[k] == before[k], (k, before[k], after[k])
     assert not (tmp_path / "state" / "state.json").exists()  # nothing was saved
+
+
+# -- the same kinds of bug elsewhere ------------------------------------------------------
+
+@pytest.mark.parametrize("target", ["[1" + "0" * 400 + ", 0]", "[NaN, 0]", "[5, 0]"])
+def test_a_hostile_target_in_state_json_is_ignored_not_a_crash_at_start(tmp_path, target):
+    from edge.daemon.state import DaemonState
+    from edge.music.recommend import Policy
+
+    path = tmp_path / "state.json"
+    path.write_text('{"policy": "target", "target": ' + target + ', "paused": ["audio"]}')
+    default = DaemonState(Policy.MATCH, None)
+    assert DaemonState.load(path, default) is default
+
+
+def test_a_failing_picamera2_capture_is_a_camera_error_the_worker_retries():
+    from edge.daemon.sources import RETRIED
+    from edge.vision.sources import CameraError, PiCamera
+
+    class Cam:  # stands in for Picamera2: libcamera times out on a loose ribbon cable
+        def capture_array(self, name):
+            raise RuntimeError("Camera frontend has timed out!")
+
+    cam = PiCamera.__new__(PiCamera)
+    cam._cam = Cam()
+    with pytest.raises(CameraError, match="capture failed.*timed out") as e:
+        next(cam.frames())
+    assert isinstance(e.value, RETRIED)
+
+
+def test_a_huge_watchdog_usec_is_no_watchdog_not_a_crash():
+    from edge.daemon.health import watchdog_interval
+
+    assert watchdog_interval({"WATCHDOG_USEC": "1" + "0" * 400}) is None
+    assert watchdog_interval({"WATCHDOG_USEC": "30000000"}) == 15.0
+
+
+def test_dropped_microphone_blocks_are_logged_once_then_counted(monkeypatch, caplog):
+    import numpy as np
+
+    sd = _sounddevice_without_input(monkeypatch)
+    from edge.audio.sources import microphone_blocks
+
+    class Stream:  # a microphone whose blocks nobody reads for a while
+        def __init__(self, callback, **kw):
+            self.callback = callback
+
+        def __enter__(self):
+            for _ in range(200):
+                self.callback(np.zeros((1600, 1), np.float32), 1600, None, None)
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(sd, "InputStream", Stream)
+    with caplog.at_level("WARNING", logger="edge.audio.sources"):
+        blocks = microphone_blocks(None, 16000, 0.1, stop=lambda: False)
+        assert next(blocks).shape == (1600,)
+        blocks.close()
+    drops = [r for r in caplog.records if "dropping" in r.getMessage()]
+    assert len(drops) == 1, len(drops)  # 150 drops, one line

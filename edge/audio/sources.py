@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.lograte import RepeatLog
+
 log = logging.getLogger(__name__)
 
 # What libsndfile decodes for us: WAV, FLAC and Ogg (Vorbis or Opus; Opus decodes at 16 kHz).
@@ -148,6 +150,7 @@ def microphone_blocks(
     import sounddevice as sd
 
     q: queue.Queue[np.ndarray] = queue.Queue(maxsize=50)
+    drops = RepeatLog(log)  # a line per dropped block flooded the journal (10 a second)
 
     def callback(indata, frames, time_info, status):  # runs on PortAudio's thread
         if status:
@@ -155,7 +158,7 @@ def microphone_blocks(
         try:
             q.put_nowait(indata[:, 0].copy())
         except queue.Full:
-            log.warning("audio queue full: dropping a block")
+            drops.report("full", "audio queue full: dropping blocks (the pipeline is behind)")
 
     try:
         index = find_input_device(device)
