@@ -35,20 +35,22 @@ class RepeatLog:
         self._lock = threading.Lock()
         self._seen: dict[str, _Seen] = {}
 
-    def report(self, key: str, message: str) -> bool:
-        """Count one occurrence; True when a line was logged."""
+    def report(self, key: str, message: str, detail: str = "") -> bool:
+        """Count one occurrence; True when a line was logged.  ``detail`` (e.g. the
+        latest of many different errors) is shown but not compared."""
         now = self.clock()
+        text = f"{message}: {detail}" if detail else message
         with self._lock:
             s = self._seen.get(key)
             if s is None or s.message != message:
                 self._seen[key] = _Seen(message, now, 0, 1 if s is None else s.total + 1)
-                line = message
+                line = text
             else:
                 s.total += 1
                 s.repeats += 1
                 if now - s.logged_at < self.every_s:
                     return False
-                line = (f"{message} (repeated {s.repeats} time(s) in the last "
+                line = (f"{text} (repeated {s.repeats} time(s) in the last "
                         f"{now - s.logged_at:.0f} s, {s.total} in all)")
                 s.repeats, s.logged_at = 0, now
         self.logger.log(self.level, "%s", line)

@@ -832,3 +832,19 @@ def test_dropped_microphone_blocks_are_logged_once_then_counted(monkeypatch, cap
         blocks.close()
     drops = [r for r in caplog.records if "dropping" in r.getMessage()]
     assert len(drops) == 1, len(drops)  # 150 drops, one line
+
+
+def test_a_flood_of_bad_commands_is_answered_each_but_logged_once(tmp_path, caplog):
+    from test_daemon_support import ListSink
+
+    from edge.daemon import Daemon
+
+    cfg = load_config(None, {"daemon.state_dir": str(tmp_path)}, env={})
+    sink = ListSink()
+    d = Daemon(cfg, sink=sink, speech=None, face=None)
+    with caplog.at_level("INFO", logger="edge.daemon.control"):
+        for i in range(500):
+            d.on_command(b'{"cmd": "pause", "what": "mic%d"}' % i)
+    assert len(sink.events) == 500 and not any(e["ok"] for e in sink.events)
+    lines = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+    assert len(lines) == 1 and "what: expected one of" in lines[0], lines

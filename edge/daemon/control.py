@@ -18,6 +18,7 @@ from edge.daemon.base import SourceStatus, StageStats
 from edge.daemon.calibration import Calibration
 from edge.daemon.state import State
 from edge.daemon.tracks import TracksWorker
+from edge.lograte import RepeatLog
 from edge.music.recommend import Policy
 from edge.publish.commands import COMMANDS, MAIN, NOW, Command, CommandError, Spec, parse_command
 from edge.publish.payloads import event_payload, status_result
@@ -59,12 +60,15 @@ class Events:
                  connected: Callable[[], bool]) -> None:
         self.publish, self.connected = publish, connected
         self._held: list[dict[str, Any]] = []
+        # a client sending bad commands in a loop must not flood the journal: the first
+        # is logged, then a count (with the latest) a minute; each is answered anyway
+        self._rejected = RepeatLog(log, level=logging.INFO)
 
     def __call__(self, ident: Any, cmd: str | None, ok: bool, result: Any,
                  hold: bool = False, **extra: Any) -> None:
         payload = event_payload(ident, cmd, ok, result, time.time(), **extra)
         if not ok:
-            log.info("command %s rejected: %s", cmd or "?", result)
+            self._rejected.report("rejected", "command rejected", f"{cmd or '?'}: {result}")
         if hold:
             self._held.append(payload)
         else:
