@@ -848,3 +848,22 @@ def test_a_flood_of_bad_commands_is_answered_each_but_logged_once(tmp_path, capl
     assert len(sink.events) == 500 and not any(e["ok"] for e in sink.events)
     lines = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
     assert len(lines) == 1 and "what: expected one of" in lines[0], lines
+
+
+def test_reload_commands_queue_for_the_main_thread_bounded_and_each_answered(tmp_path):
+    from test_daemon_support import ListSink
+
+    from edge.daemon import Daemon
+    from edge.daemon.control import MAIN_QUEUE
+
+    cfg = load_config(None, {"daemon.state_dir": str(tmp_path)}, env={})
+    sink = ListSink()
+    d = Daemon(cfg, sink=sink, speech=None, face=None)  # its main loop is not running
+    for i in range(MAIN_QUEUE + 36):
+        d.on_command(b'{"cmd": "reload_calibration", "id": %d}' % i)
+    busy = [e for e in sink.events if not e["ok"]]
+    assert len(busy) == 36 and all(e["error"].startswith("busy:") for e in busy)
+    d.request_reload()  # SIGHUP with a full queue: dropped, never blocks the handler
+    assert d.serve_requests()
+    answers = [e for e in sink.events if e["ok"]]
+    assert sorted(e["id"] for e in answers) == list(range(MAIN_QUEUE))

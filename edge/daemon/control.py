@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 #: (the broker's ACL is what separates clients).  A player sends one ``played`` a track.
 WRITE_BURST = 30
 WRITE_RATE_S = 1.0
+MAIN_QUEUE = 64  # jobs waiting for the main thread (calibration reloads)
 
 
 class TokenBucket:
@@ -124,7 +125,8 @@ class Dispatcher:
 
     def __init__(self, ctx: DaemonControl, events: Events, stats: StageStats) -> None:
         self.ctx, self.events, self.stats = ctx, events, stats
-        self._main: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        # bounded: a flood of reload_calibration must not queue without end
+        self._main: queue.Queue[Callable[[], None]] = queue.Queue(maxsize=MAIN_QUEUE)
         self.writes = TokenBucket(WRITE_RATE_S, WRITE_BURST)
 
     def on_command(self, payload: bytes, topic: str = "cmd") -> None:
@@ -145,7 +147,8 @@ class Dispatcher:
         if spec.thread == NOW:
             self.run(spec, cmd)
         elif spec.thread == MAIN:
-            self.on_main(lambda: self.run(spec, cmd))
+            if not self.on_main(lambda: self.run(spec, cmd)):
+                self.reply(cmd, False, "busy: too many commands queued; try again")
         else:
             tracks = self.ctx.tracks
             if tracks is None or not tracks.is_alive():
@@ -186,9 +189,14 @@ class Dispatcher:
     def reply(self, cmd: Command, ok: bool, result: dict[str, Any] | str) -> None:
         self.events(cmd.id, cmd.cmd, ok, result)
 
-    def on_main(self, job: Callable[[], None]) -> None:
-        """Run ``job`` on the main thread (file I/O, hand-over to the stages)."""
-        self._main.put(job)
+    def on_main(self, job: Callable[[], None]) -> bool:
+        """Run ``job`` on the main thread (file I/O, hand-over to the stages); False
+        when MAIN_QUEUE jobs already wait (never blocks: a signal handler calls it)."""
+        try:
+            self._main.put_nowait(job)
+            return True
+        except queue.Full:
+            return False
 
     def serve_main(self) -> bool:
         """On the main thread: run the jobs handed over.  True if any ran."""
