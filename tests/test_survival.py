@@ -867,3 +867,29 @@ def test_reload_commands_queue_for_the_main_thread_bounded_and_each_answered(tmp
     assert d.serve_requests()
     answers = [e for e in sink.events if e["ok"]]
     assert sorted(e["id"] for e in answers) == list(range(MAIN_QUEUE))
+
+
+@pytest.mark.parametrize("change", [
+    {"input": {"scale": HUGE}},
+    {"gate": {"no_speech_output": True, "threshold": HUGE}},
+])
+def test_numbers_beyond_a_float_in_a_model_manifest_are_a_model_error(tmp_path, change):
+    import json
+    import shutil
+
+    from conftest import SHIPPED_SPEECH
+
+    from edge.manifest import ModelError, load_manifest, manifest_path
+    from edge.recognisers import load_recogniser
+
+    dst = tmp_path / "speech.tflite"
+    shutil.copy(SHIPPED_SPEECH, dst)
+    m = manifest_path(dst)
+    data = json.loads(manifest_path(SHIPPED_SPEECH).read_text())
+    for k, v in change.items():
+        data[k] = {**data.get(k, {}), **v} if isinstance(data.get(k), dict) else v
+    m.write_text(json.dumps(data))
+    with pytest.raises(ModelError):
+        load_manifest(m)
+    rec, why = load_recogniser("speech", "edge.audio.speech:speech_recogniser", dst)
+    assert rec is None and "speech model unavailable" in why  # the daemon runs, audio absent
