@@ -893,3 +893,60 @@ def test_numbers_beyond_a_float_in_a_model_manifest_are_a_model_error(tmp_path, 
         load_manifest(m)
     rec, why = load_recogniser("speech", "edge.audio.speech:speech_recogniser", dst)
     assert rec is None and "speech model unavailable" in why  # the daemon runs, audio absent
+
+
+def test_edge_cli_run_on_a_host_without_a_microphone_keeps_running(broker, tmp_path):
+    """The issue's case as a user meets it: ``edge-cli run`` with the microphone on and
+    no audio input (here: PortAudio with no device, or no PortAudio at all).  It must
+    keep running with audio ``retrying``, answering commands."""
+    import json
+    import signal
+
+    from test_daemon_support import (
+        daemon_config,
+        daemon_log,
+        start_daemon,
+        stop,
+        subscriber,
+        topic_is,
+        wait_for,
+    )
+
+    try:
+        import sounddevice as sd
+
+        if any(d["max_input_channels"] > 0 for d in sd.query_devices()):
+            pytest.skip("this host has an audio input")
+    except OSError:
+        pass  # no PortAudio: importing sounddevice fails, as on a bare host
+    conf = daemon_config(tmp_path, broker.port, "nomic", camera={"enabled": False},
+                         daemon={"retry_min_s": 0.5, "retry_max_s": 1.0})
+    sub = subscriber(broker.port, "nomic", discovery=False)
+    proc = start_daemon(tmp_path, "--config", str(conf))
+    try:
+        wait_for(sub, lambda m: m.topic.endswith("availability") and m.payload == b"online", 20)
+        stats = wait_for(sub, lambda m: topic_is("stats")(m)
+                         and m.json()["sources"]["audio"]["retries"] >= 2, 30).json()
+        assert proc.poll() is None, daemon_log(tmp_path)
+        assert stats["sources"]["audio"]["state"] == "retrying"
+        assert "failed" not in stats and stats["healthy"] is True, stats
+        from edge.publish.mqtt import make_client
+
+        c = make_client(load_config(None, {"mqtt.host": "127.0.0.1",
+                                           "mqtt.port": broker.port}, env={}).mqtt, "nomic-c")
+        c.connect("127.0.0.1", broker.port)
+        c.loop_start()
+        c.publish("moodedge/nomic/cmd", json.dumps({"cmd": "status", "id": "s"}), qos=1)
+        ans = wait_for(sub, lambda m: topic_is("events")(m) and m.json().get("id") == "s",
+                       10).json()
+        c.loop_stop()
+        c.disconnect()
+        assert ans["ok"] and ans["result"]["sources"]["camera"]["state"] == "disabled"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        stop(proc)
+        sub.stop()
+    log = daemon_log(tmp_path)
+    assert "Traceback" not in log and "a worker failed" not in log, log
+    assert log.count("audio: retrying") == 1, log  # logged once, then counted
