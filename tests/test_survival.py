@@ -950,3 +950,21 @@ def test_edge_cli_run_on_a_host_without_a_microphone_keeps_running(broker, tmp_p
     log = daemon_log(tmp_path)
     assert "Traceback" not in log and "a worker failed" not in log, log
     assert log.count("audio: retrying") == 1, log  # logged once, then counted
+
+
+def test_a_source_retrying_for_long_is_logged_once_then_a_count_a_minute(caplog):
+    status = SourceStatus()
+    now = [0.0]
+    status._failing.clock = lambda: now[0]
+    with caplog.at_level("INFO", logger="edge.daemon.base"):
+        for i in range(200):  # capped backoff: the same detail every 16 s
+            status.set("audio", "retrying", "microphone: Error querying device -1; "
+                       f"retry in {min(16, 2 ** i)} s", i + 1)
+            now[0] += 16.0
+        status.set("audio", "running", "microphone (default)")
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == "audio: retrying (microphone: Error querying device -1)"
+    summaries = [m for m in lines if "repeated" in m]
+    assert 45 <= len(summaries) <= 55, lines  # 200 × 16 s = 53 min: about one a minute
+    assert lines[-1] == "audio: running (microphone (default)) after 200 failure(s)"
+    assert len(lines) == 1 + len(summaries) + 1

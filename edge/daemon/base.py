@@ -124,12 +124,15 @@ class SourceStatus:
     def set(self, name: str, state: str, detail: str = "", retries: int = 0) -> None:
         with self._lock:
             old = self._states.get(name)
-            if old is not None and (old.state, old.detail) == (state, detail):
+            same = old is not None and (old.state, old.detail) == (state, detail)
+            if same:
                 old.retries = retries
-                return
-            self._states[name] = SourceState(state, detail, time.time(), retries)
+            else:
+                self._states[name] = SourceState(state, detail, time.time(), retries)
         if state == "retrying":  # the reason without its changing "; retry in N s"
             self._failing.report(name, f"{name}: retrying ({detail.split('; retry in')[0]})")
+            return
+        if same:
             return
         failures = self._failing.count(name)
         self._failing.clear(name)
