@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -280,12 +281,18 @@ def parse_calibration(text: str, where: str) -> Calibration:
     for name in ("vad", "offsets", "reliability"):
         if not isinstance(getattr(cal, name), dict):
             raise CalibrationError(f"{where}: field {name!r}: expected a JSON object")
+    def number_in(v: Any, lo: float, hi: float) -> bool:  # a huge int compares exactly
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi
+
     for mod, off in cal.offsets.items():
-        ok = (isinstance(off, list) and len(off) == 2
-              and all(isinstance(v, (int, float)) and -1 <= v <= 1 for v in off))
+        ok = isinstance(off, list) and len(off) == 2 and all(number_in(v, -1, 1) for v in off)
         if not ok:
             raise CalibrationError(f"{where}: field 'offsets.{mod}': expected [valence, arousal] "
                                    f"in [-1, 1]")
+    for mod, rel in cal.reliability.items():
+        if not number_in(rel, 0, 1):
+            raise CalibrationError(f"{where}: field 'reliability.{mod}': expected a number in "
+                                   f"[0, 1], got {str(rel)[:40]}")
     unknown_vad = sorted(set(cal.vad) - {"threshold_db", "no_speech_threshold"})
     if unknown_vad:
         raise CalibrationError(f"{where}: field 'vad': unknown key(s) {unknown_vad}")
@@ -310,7 +317,7 @@ def _stamp() -> str:
 def check_state_dir(state_dir: Path) -> Path:
     state_dir = Path(state_dir)
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the daemon's user only
     except OSError as exc:
         raise CalibrationError(f"{state_dir}: cannot create the state directory ({exc})") from None
     if not os.access(state_dir, os.W_OK | os.X_OK):

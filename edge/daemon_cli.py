@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import queue
+import signal
 import sys
 import time
 from pathlib import Path
@@ -96,6 +97,9 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # SIGHUP (reload) before the daemon's handlers exist must not kill it: ignored until
+    # Daemon.run installs them (the calibration is read at start anyway)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     from edge.audio.sources import iter_audio_files
     from edge.daemon import Daemon, RunOptions
 

@@ -83,7 +83,7 @@ def _spec(data: Any, where: str) -> TensorSpec:
             scale=float(data.get("scale", 0.0)),
             zero_point=int(data.get("zero_point", 0)),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # a scale beyond a float
         raise ModelError(f"{where}: expected shape (list of ints) and dtype: {exc}") from exc
 
 
@@ -125,7 +125,7 @@ def load_manifest(path: Path) -> Manifest:
     if not isinstance(gate, dict) or set(gate) - {"no_speech_output", "threshold"} or (
             gate and not (gate.get("no_speech_output") is True
                           and isinstance(gate.get("threshold"), (int, float))
-                          and 0.0 < float(gate["threshold"]) <= 1.0)):
+                          and 0.0 < gate["threshold"] <= 1.0)):  # no float(): 10**400
         raise ModelError(f"{path}: field 'gate': expected {{}} or {{\"no_speech_output\": true, "
                          f"\"threshold\": a number in (0, 1]}}, got {gate!r}")
     if data.get("version", MANIFEST_VERSION) != MANIFEST_VERSION:

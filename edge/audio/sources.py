@@ -8,16 +8,23 @@ Nothing here writes audio anywhere: blocks go to the feature extractor in memory
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from edge.lograte import RepeatLog
+
 log = logging.getLogger(__name__)
 
 # What libsndfile decodes for us: WAV, FLAC and Ogg (Vorbis or Opus; Opus decodes at 16 kHz).
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus")
+
+
+class MicrophoneError(RuntimeError):
+    """The microphone cannot be opened or read (sounddevice's ``PortAudioError``, which is
+    not a RuntimeError in sounddevice 0.5, is raised as this); the daemon retries it."""
 
 
 class AudioFileError(ValueError):
@@ -94,13 +101,21 @@ class Chunk:
     end_of_file: bool = False
 
 
-def file_chunks(files: Sequence[Path], sample_rate: int, block_s: float = 0.1
-                ) -> Iterator[Chunk]:
-    """The files in turn as blocks, like the microphone gives (the last of each marked).
-    Each file is decoded when its turn comes (AudioFileError names it)."""
+def file_chunks(files: Sequence[Path], sample_rate: int, block_s: float = 0.1,
+                on_error: Callable[[AudioFileError], None] | None = None) -> Iterator[Chunk]:
+    """The files, and the audio files in folders given (:func:`iter_audio_files`), in
+    turn as blocks, like the microphone gives (the last of each marked).  Each file is
+    decoded when its turn comes; one that cannot be used raises AudioFileError naming it,
+    or, with ``on_error``, is handed to it and skipped."""
     n = max(1, int(round(block_s * sample_rate)))
-    for path in files:
-        x = load_audio(path, sample_rate)
+    for path in iter_audio_files(list(files)):
+        try:
+            x = load_audio(path, sample_rate)
+        except AudioFileError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+            continue
         for i in range(0, len(x), n):
             yield Chunk(x[i : i + n], end_of_file=i + n >= len(x))
 
@@ -135,6 +150,7 @@ def microphone_blocks(
     import sounddevice as sd
 
     q: queue.Queue[np.ndarray] = queue.Queue(maxsize=50)
+    drops = RepeatLog(log)  # a line per dropped block flooded the journal (10 a second)
 
     def callback(indata, frames, time_info, status):  # runs on PortAudio's thread
         if status:
@@ -142,22 +158,25 @@ def microphone_blocks(
         try:
             q.put_nowait(indata[:, 0].copy())
         except queue.Full:
-            log.warning("audio queue full: dropping a block")
+            drops.report("full", "audio queue full: dropping blocks (the pipeline is behind)")
 
-    index = find_input_device(device)
-    with sd.InputStream(
-        device=index,
-        channels=1,
-        samplerate=sample_rate,
-        dtype="float32",
-        blocksize=int(round(block_s * sample_rate)),
-        callback=callback,
-    ):
-        while stop is None or not stop():
-            try:
-                yield q.get(timeout=0.5)
-            except queue.Empty:
-                continue
+    try:
+        index = find_input_device(device)
+        with sd.InputStream(
+            device=index,
+            channels=1,
+            samplerate=sample_rate,
+            dtype="float32",
+            blocksize=int(round(block_s * sample_rate)),
+            callback=callback,
+        ):
+            while stop is None or not stop():
+                try:
+                    yield q.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+    except sd.PortAudioError as exc:  # "Error querying device -1": no default input
+        raise MicrophoneError(str(exc)) from exc
 
 
 def reinit_portaudio() -> None:

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from edge.lograte import RepeatLog
+
 log = logging.getLogger(__name__)
 
 
@@ -110,21 +112,33 @@ class SourceState:
 
 
 class SourceStatus:
-    """What each modality is doing, for ``…/stats`` and the logs."""
+    """What each modality is doing, for ``…/stats`` and the logs.  A source that keeps
+    failing is logged once and then counted (:class:`~edge.lograte.RepeatLog`: a line a
+    minute with the count), never a line per retry."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._states: dict[str, SourceState] = {}
+        self._failing = RepeatLog(log)
 
     def set(self, name: str, state: str, detail: str = "", retries: int = 0) -> None:
         with self._lock:
             old = self._states.get(name)
-            if old is not None and (old.state, old.detail) == (state, detail):
+            same = old is not None and (old.state, old.detail) == (state, detail)
+            if same:
                 old.retries = retries
-                return
-            self._states[name] = SourceState(state, detail, time.time(), retries)
-        level = logging.WARNING if state in ("retrying", "absent") and detail else logging.INFO
-        log.log(level, "%s: %s%s", name, state, f" ({detail})" if detail else "")
+            else:
+                self._states[name] = SourceState(state, detail, time.time(), retries)
+        if state == "retrying":  # the reason without its changing "; retry in N s"
+            self._failing.report(name, f"{name}: retrying ({detail.split('; retry in')[0]})")
+            return
+        if same:
+            return
+        failures = self._failing.count(name)
+        self._failing.clear(name)
+        level = logging.WARNING if state == "absent" and detail else logging.INFO
+        log.log(level, "%s: %s%s%s", name, state, f" ({detail})" if detail else "",
+                f" after {failures} failure(s)" if failures and state == "running" else "")
 
     def get(self, name: str) -> SourceState | None:
         with self._lock:

@@ -59,7 +59,7 @@ class Calibrated:
         where = str(state_dir / C.FILE_NAME)
         try:
             cal = C.load_calibration(state_dir)
-        except (OSError, ValueError, TypeError, AttributeError) as exc:  # beyond its own checks
+        except (OSError, ValueError, TypeError, AttributeError, OverflowError) as exc:  # past its checks
             raise C.CalibrationError(f"{where}: {exc}") from None
         return cls.of(config, cal, where)
 

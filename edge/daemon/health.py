@@ -48,7 +48,7 @@ def watchdog_interval(env: dict[str, str] | None = None) -> float | None:
         return None
     try:
         return max(0.1, int(usec) / 2e6)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 

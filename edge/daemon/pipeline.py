@@ -88,6 +88,7 @@ class Pipeline:
         self.mood = MoodWorker(stop, fusion, c.mood, fused, sink,
                                st["fusion"], tracks.offer_mood, clock, len(recognisers),
                                tracks.end_of_input if o.exit_when_done else None)
+        self.sources = sources
         self.workers: list[Worker] = [*sources, *recognisers, self.mood, tracks]
 
     def apply(self, calibrated: Calibrated) -> None:

@@ -133,6 +133,7 @@ class AudioWorker(SourceWorker):
         self.p, self.cfg, self.file_list = params, cfg, list(files)
         self.media_s = 0.0
         self.mfcc, self.windows = StreamingMFCC(params), StreamingWindows(params)
+        self._bad: set[str] = set()  # files skipped (logged once each)
 
     def describe(self) -> str:
         return (f"{len(self.file_list)} file(s)" if self.clock.files
@@ -146,15 +147,28 @@ class AudioWorker(SourceWorker):
         return self._microphone()
 
     def _files(self, pacer: Any) -> Iterator[audio.Chunk]:
+        """The files (folders read for their audio files) in turn, paced; a file that
+        cannot be used is skipped (logged once, counted each time)."""
         media_t = 0.0
         while True:
-            for chunk in audio.file_chunks(self.file_list, self.p.sample_rate, self.cfg.block_s):
+            read = 0
+            for chunk in audio.file_chunks(self.file_list, self.p.sample_rate, self.cfg.block_s,
+                                           self._bad_file):
+                read += 1
                 media_t += len(chunk.samples) / self.p.sample_rate
                 if not pacer.wait(media_t):
                     return
                 yield chunk
             if not self.clock.loop:
                 return
+            if not read:  # replaying nothing would spin: retry with backoff instead
+                raise SourceError(f"no readable audio in {', '.join(map(str, self.file_list))}")
+
+    def _bad_file(self, exc: audio.AudioFileError) -> None:
+        self.stats.count("errors")
+        if exc.path not in self._bad:
+            self._bad.add(exc.path)
+            log.warning("audio: skipping %s", exc)
 
     def _microphone(self) -> Iterator[audio.Chunk]:
         try:
@@ -162,7 +176,7 @@ class AudioWorker(SourceWorker):
                                                  self.cfg.block_s, stop=self.should_stop):
                 yield audio.Chunk(block)
         except (OSError, LookupError, RuntimeError, ValueError) as exc:
-            # sounddevice.PortAudioError is a RuntimeError ("Error querying device -1" at boot)
+            # audio.MicrophoneError (a RuntimeError) carries sounddevice.PortAudioError
             raise SourceError(f"microphone {self.cfg.device or '(default)'}: {exc}") from exc
 
     def on_retry(self) -> None:
@@ -191,6 +205,7 @@ class CameraWorker(SourceWorker):
         super().__init__(out, clock, **kw)
         self.cfg, self.image_dir, self.video_file = cfg, image_dir, video_file
         self.frames = 0
+        self._bad: set[str] = set()  # images skipped (logged once each)
 
     def describe(self) -> str:
         if self.image_dir:
@@ -217,8 +232,10 @@ class CameraWorker(SourceWorker):
                 src = vision.VideoFile(self.video_file)
                 src_fps = src.fps
             every = max(1, int(round(src_fps / fps)))
+            read = 0
             with src:
                 for i, frame in enumerate(src.frames()):
+                    read += 1
                     if i % every == 0:
                         media_t += every / src_fps
                         if not pacer.wait(media_t):
@@ -226,6 +243,8 @@ class CameraWorker(SourceWorker):
                         yield frame
             if not self.clock.loop:
                 return
+            if not read:  # replaying nothing would spin: retry with backoff instead
+                raise SourceError(f"{self.describe()}: no readable frames")
 
     def _camera(self) -> Iterator[np.ndarray]:
         """Live frames at ``fps``: the camera's newest frame, then a wait."""
@@ -241,6 +260,9 @@ class CameraWorker(SourceWorker):
 
     def _bad_image(self, message: str) -> None:
         self.stats.count("errors")
+        if message not in self._bad:  # each bad file logged once, counted every time
+            self._bad.add(message)
+            log.warning("camera: skipping %s", message)
 
     def handle(self, frame: np.ndarray) -> None:
         self.frames += 1

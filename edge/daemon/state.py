@@ -44,21 +44,28 @@ class DaemonState:
             policy = Policy(data["policy"])
             target = data.get("target")
             target = (float(target[0]), float(target[1])) if target else None
+            if target is not None and not all(-1.0 <= x <= 1.0 for x in target):  # NaN too
+                raise ValueError(f"target {list(target)}: expected numbers in [-1, 1]")
             if policy is Policy.TARGET and target is None:
                 raise ValueError("policy target without a target")
             paused = {p for p in data.get("paused", []) if p in PAUSABLE}
             return cls(policy, target, paused)
         except FileNotFoundError:
             return default
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, IndexError, OverflowError) as exc:
             log.warning("%s: ignoring unreadable state (%s)", path, exc)
             return default
 
     def save(self, path: Path) -> None:
+        """Atomically, readable by the daemon's user only (0600; a directory it creates
+        0700): the pauses say when someone is listened to."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(self.to_json(), encoding="utf-8")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                os.fchmod(f.fileno(), 0o600)  # a stale .tmp keeps its old mode otherwise
+                f.write(self.to_json())
             os.replace(tmp, path)
         except OSError as exc:
             log.warning("%s: cannot save state: %s", path, exc)

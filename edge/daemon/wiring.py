@@ -55,7 +55,8 @@ class Daemon:
             from edge.publish.mqtt import MqttPublisher
 
             self.publisher = MqttPublisher(config.mqtt, config.homeassistant,
-                                           lambda p, t: self.dispatcher.on_command(p, t))
+                                           lambda p, t: self.dispatcher.on_command(p, t),
+                                           lambda p, t: self.dispatcher.on_retained(p, t))
             sink = self.publisher
         self.sink = sink
         self.speech, self.speech_why = (
@@ -126,7 +127,8 @@ class Daemon:
     def stats_payload(self) -> dict[str, Any]:
         interp = getattr(getattr(self.speech, "model", None), "interpreter_module", None)
         mqtt = None if self.publisher is None else dict(self.publisher.counters,
-                                                        connected=self.publisher.connected)
+                                                        connected=self.publisher.connected,
+                                                        error=self.publisher.last_error)
         return self.health.payload(interp, lambda: {
             "paused": self.state.paused_list(), "policy": self.state.policy,
             "calibration": self.calibration.stats(), "playback": dict(self.state.playback)}, mqtt)
@@ -141,6 +143,11 @@ class Daemon:
             signal.signal(signal.SIGINT, self.request_stop)
             signal.signal(signal.SIGHUP, self.request_reload)
         self.build()
+        if self.options.exit_when_done and not self.pipeline.sources:
+            why = "; ".join(f"{k} {v['state']} ({v['detail']})"
+                            for k, v in self.status.snapshot().items())
+            log.error("--exit-when-done: nothing to run: %s", why or "no input")
+            return 2
         if self.publisher is not None:
             self.publisher.start()
         for w in self.workers:

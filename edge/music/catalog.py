@@ -26,6 +26,7 @@ import csv
 import io
 import logging
 import math
+import os
 import sqlite3
 import string
 import time
@@ -227,8 +228,30 @@ def parse_csv(path: str | Path, mapping: ColumnMapping) -> list[Track]:
     return tracks
 
 
+#: The history kept (newest rows; older ones deleted as new ones come): plays feed the
+#: no-repeat and artist windows (tens of rows), feedback the ranking.  Bounded so a client
+#: flooding ``played``/``feedback`` cannot fill the SD card: at most ~1 kB a play row
+#: (a URI is at most 1024 characters) and ~100 B a feedback row (catalogued URIs only),
+#: about 2 MB in all; SQLite reuses the freed pages, so the file stops growing.
+MAX_PLAYS = 1000
+MAX_FEEDBACK = 10_000
+
 #: Value of one feedback event for ranking: likes pull, skips and dislikes push.
 FEEDBACK_VALUE: dict[str, float] = {"like": 1.0, "skip": -0.5, "dislike": -1.5}
+
+
+def _private_file(path: Path) -> None:
+    """The catalogue holds the play and feedback history: readable by its owner only
+    (created 0600, in a directory created 0700; an existing one loses group/other
+    access).  SQLite gives its journal the database's mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # an empty file is a new db
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
+    except OSError as exc:  # read-only file or another owner's: sqlite reports what matters
+        log.warning("%s: cannot make it private to its owner: %s", path, exc)
 
 
 class Catalog:
@@ -241,7 +264,7 @@ class Catalog:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(self.path))
         self._db = sqlite3.connect(self.path)
         self._db.executescript(_SCHEMA)
         self._version = 0
@@ -336,8 +359,9 @@ class Catalog:
     def record_play(self, uri: str, ts: float | None = None) -> None:
         """Remember that ``uri`` was played (for the no-repeat window)."""
         with self._db:
-            self._db.execute("INSERT INTO plays (uri, ts) VALUES (?, ?)",
-                             (uri, time.time() if ts is None else float(ts)))
+            cur = self._db.execute("INSERT INTO plays (uri, ts) VALUES (?, ?)",
+                                   (uri, time.time() if ts is None else float(ts)))
+            self._db.execute("DELETE FROM plays WHERE id <= ?", (cur.lastrowid - MAX_PLAYS,))
 
     def recent_plays(self, limit: int) -> list[str]:
         """URIs of the last ``limit`` plays, newest first (repeats included)."""
@@ -353,8 +377,10 @@ class Catalog:
         if self.get(uri) is None:
             raise CatalogError(f"feedback for unknown track {uri!r}")
         with self._db:
-            self._db.execute("INSERT INTO feedback (uri, kind, ts) VALUES (?, ?, ?)",
-                             (uri, kind, time.time() if ts is None else float(ts)))
+            cur = self._db.execute("INSERT INTO feedback (uri, kind, ts) VALUES (?, ?, ?)",
+                                   (uri, kind, time.time() if ts is None else float(ts)))
+            self._db.execute("DELETE FROM feedback WHERE id <= ?",
+                             (cur.lastrowid - MAX_FEEDBACK,))
         self.changed()
 
     def feedback_counts(self, uri: str) -> dict[str, int]:

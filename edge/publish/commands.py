@@ -77,7 +77,9 @@ class Command:
 
 
 def _unit(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    # an int is compared as it is: math.isfinite(10**400) raises OverflowError
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not math.isfinite(value))):
         raise ValueError(f"{name}: expected a number in [-1, 1], got {_brief(value)}")
     if not -1.0 <= value <= 1.0:
         raise ValueError(f"{name}: expected a number in [-1, 1], got {value}")
@@ -217,12 +219,13 @@ class Spec:
     thread: str  # NOW | MAIN | TRACKS
     example: str  # the line docs/daemon.md shows
     doc: str
+    rate_limited: bool = False  # it adds rows on disk: the dispatcher's write rate applies
 
 
 def _spec(keys: str, parse: Callable[[dict[str, Any]], Any], handler: Callable[..., Any],
-          thread: str, example: dict[str, Any], doc: str) -> Spec:
+          thread: str, example: dict[str, Any], doc: str, rate_limited: bool = False) -> Spec:
     return Spec(frozenset(keys.split()), parse, handler, thread,
-                json.dumps(example, ensure_ascii=False), doc)
+                json.dumps(example, ensure_ascii=False), doc, rate_limited)
 
 
 COMMANDS: dict[str, Spec] = {
@@ -238,9 +241,10 @@ COMMANDS: dict[str, Spec] = {
                     "audio | camera | all (default)"),
     "feedback": _spec("uri kind", _feedback, _on_feedback, TRACKS,
                       {"cmd": "feedback", "uri": "spotify:track:…", "kind": "like"},
-                      "like | skip | dislike"),
+                      "like | skip | dislike", rate_limited=True),
     "played": _spec("uri", _played, _on_played, TRACKS,
-                    {"cmd": "played", "uri": "spotify:track:…"}, "a player started this track"),
+                    {"cmd": "played", "uri": "spotify:track:…"}, "a player started this track",
+                    rate_limited=True),
     "recommend": _spec("", _none, _on_recommend, TRACKS, {"cmd": "recommend", "id": 1},
                        "new tracks now (or when the interval allows)"),
     "status": _spec("", _none, _on_status, NOW, {"cmd": "status"},
@@ -286,5 +290,5 @@ def parse_command(payload: bytes | str) -> Command:
                            f"{sorted(spec.keys) or 'no arguments'}", ident, cmd)
     try:
         return Command(cmd, ident, spec.parse(data))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: a number beyond a float
         raise CommandError(f"{cmd}: {exc}", ident, cmd) from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -26,6 +27,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import HomeAssistantConfig, MqttConfig
+from edge.lograte import RepeatLog
 from edge.publish.discovery import discovery_payload
 from edge.publish.topics import BY_NAME, DISCOVERY, Topics
 
@@ -53,6 +55,21 @@ def make_client(mqtt: MqttConfig, client_id: str | None = None) -> paho.Client:
     return client
 
 
+def _hint(reason: str, tls: bool) -> str:
+    """What to check for a connection failure's reason (TLS ones above all)."""
+    r = reason.lower()
+    if "certificate_required" in r or "certificate required" in r:
+        return "; the broker requires a client certificate: set mqtt.tls.cert_file and key_file"
+    if "mismatch" in r or "hostname" in r:
+        return "; the broker's certificate does not name mqtt.host"
+    if "certificate_verify_failed" in r or "unknown ca" in r:
+        return "; check mqtt.tls.ca_file (the CA that signed the broker's certificate)"
+    if tls and ("reset by peer" in r or "wrong_version" in r or "eof" in r
+                or "record layer" in r):
+        return "; is mqtt.port a TLS listener?"
+    return ""
+
+
 def encode(payload: Any) -> bytes:
     """Compact JSON; NaN/inf and non-JSON types are refused (ValueError/TypeError)."""
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("utf-8")
@@ -63,14 +80,19 @@ class MqttPublisher:
 
     ``on_command(payload, topic)`` is called on paho's network thread for every
     ``…/cmd`` message; it must return quickly and never raise (errors are logged).
+    A *retained* ``…/cmd`` message (the broker replays it at every subscribe: a retained
+    ``pause`` would pause the device at every boot and reconnect) is not a command: it
+    goes to ``on_retained(payload, topic)`` instead (or is logged and dropped).
     """
 
     def __init__(self, mqtt: MqttConfig, ha: HomeAssistantConfig,
-                 on_command: Callable[[bytes, str], None] | None = None) -> None:
+                 on_command: Callable[[bytes, str], None] | None = None,
+                 on_retained: Callable[[bytes, str], None] | None = None) -> None:
         self.cfg = mqtt
         self.ha = ha
         self.topics = Topics.of(mqtt, ha)
         self.on_command = on_command
+        self.on_retained = on_retained
         self._discovery = (
             encode(discovery_payload(mqtt.device_id, self.topics.base, ha.name))
             if ha.discovery else None
@@ -80,7 +102,11 @@ class MqttPublisher:
         self._connected = False
         self._closing = False
         self.counters = {"published": 0, "dropped": 0, "connects": 0, "disconnects": 0,
-                         "commands": 0}
+                         "commands": 0, "retained_commands": 0, "connect_failures": 0}
+        self.last_error: str | None = None  # why the last connection attempt failed
+        self._socket_error: str | None = None  # paho's last error line (on_log)
+        self._refused = False
+        self._failures = RepeatLog(log, level=logging.ERROR)
         c = self.client = make_client(mqtt)
         avail = BY_NAME["availability"]
         c.will_set(self.topics.availability, OFFLINE, qos=avail.qos, retain=True)
@@ -89,6 +115,8 @@ class MqttPublisher:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_connect_fail = self._on_connect_fail
+        c.on_log = self._on_log
 
     # -- lifecycle ---------------------------------------------------------------------
     @property
@@ -158,9 +186,12 @@ class MqttPublisher:
     def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
         try:
             if reason_code.is_failure:
-                log.error("MQTT: broker %s:%d refused the connection: %s", self.cfg.host,
-                          self.cfg.port, reason_code)
+                self._refused = True  # the disconnect that follows is this failure
+                self._failed(f"the broker refused the connection: {reason_code}")
                 return
+            self._socket_error = self.last_error = None
+            self._failures.clear("connect", f"MQTT: connected to {self.cfg.host}:"
+                                            f"{self.cfg.port} again")
             client.subscribe([(self.topics.cmd, BY_NAME["cmd"].qos), (self.topics.ha_status, 1)])
             with self._lock:
                 self._connected = True
@@ -184,10 +215,42 @@ class MqttPublisher:
         if was and not self._closing:
             log.warning("MQTT: disconnected from %s:%d (%s); reconnecting with backoff",
                         self.cfg.host, self.cfg.port, reason_code)
+        elif self._refused:
+            self._refused = False
+        elif not was and not self._closing and reason_code.is_failure:
+            # closed before CONNACK: e.g. mutual TLS without a client certificate
+            self._failed(self._socket_error or str(reason_code))
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        """paho's connect-failure path (socket or TLS handshake): called inside its
+        ``except OSError``, so the exception is the reason."""
+        exc = sys.exc_info()[1]
+        self._failed(str(exc) if exc is not None else (self._socket_error or "unknown error"))
+
+    def _on_log(self, client, userdata, level, message) -> None:
+        if level == paho.MQTT_LOG_ERR:
+            self._socket_error = message
+
+    def _failed(self, reason: str) -> None:
+        """A failed connection attempt: counted; logged once, then counted in the log
+        every minute while the same reason repeats (paho keeps retrying with backoff)."""
+        self.counters["connect_failures"] += 1
+        self.last_error = reason
+        self._socket_error = None
+        tls = self.cfg.tls.enabled
+        self._failures.report("connect", f"MQTT: cannot connect to {self.cfg.host}:"
+                              f"{self.cfg.port}{' (TLS)' if tls else ''}: {reason}"
+                              f"{_hint(reason, tls)}; retrying with backoff")
 
     def _on_message(self, client, userdata, msg) -> None:
         try:
-            if msg.topic == self.topics.cmd:
+            if msg.topic == self.topics.cmd and msg.retain:
+                self.counters["retained_commands"] += 1
+                if self.on_retained is not None:
+                    self.on_retained(msg.payload, msg.topic)
+                else:
+                    log.warning("MQTT: ignoring a retained message on %s", msg.topic)
+            elif msg.topic == self.topics.cmd:
                 self.counters["commands"] += 1
                 if self.on_command is not None:
                     self.on_command(msg.payload, msg.topic)

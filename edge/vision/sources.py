@@ -202,8 +202,8 @@ class FrameSource:
 
 
 class ImageFiles(FrameSource):
-    """Image files and folders as frames; unreadable files are logged, handed to
-    ``on_error`` and skipped."""
+    """Image files and folders as frames; unreadable files are skipped: handed to
+    ``on_error`` (which reports them), else logged."""
 
     def __init__(self, paths: list[Path | str], on_error: Callable[[str], None] | None = None):
         self.paths = list(paths)
@@ -217,9 +217,10 @@ class ImageFiles(FrameSource):
                 yield load_image(path, gray=False)
             except ImageError as exc:
                 self.errors.append(str(exc))
-                log.warning("%s", exc)
                 if self.on_error is not None:
                     self.on_error(str(exc))
+                else:
+                    log.warning("%s", exc)
 
 
 class VideoFile(FrameSource):
@@ -331,8 +332,14 @@ class PiCamera(FrameSource):
 
     def frames(self) -> Iterator[np.ndarray]:
         while True:
-            # picamera2's "RGB888" is B,G,R in memory: already OpenCV's order.
-            yield self._cam.capture_array("main")
+            try:
+                # picamera2's "RGB888" is B,G,R in memory: already OpenCV's order.
+                frame = self._cam.capture_array("main")
+            except Exception as exc:  # noqa: BLE001 - libcamera raises many kinds (a
+                # RuntimeError killed the camera worker, and the daemon, instead of a retry)
+                raise CameraError(f"camera picamera2: capture failed ({exc}); "
+                                  "unplugged ribbon cable?") from exc
+            yield frame
 
     def close(self) -> None:
         try:
