@@ -178,6 +178,10 @@ def convert(args: argparse.Namespace) -> dict:
     val_q = {} if final else evaluate(int8.predict, splits["val"], sig["val"], p, vad, labels)
     val_par = {} if final else parity(float_predict, int8.predict, clip_windows(sig["val"], p, vad),
                                       labels, splits["val"])
+    if val_q:  # the int8 bound on validation speakers, where adoption is decided
+        val_f = evaluate(float_predict, splits["val"], sig["val"], p, vad, labels)
+        val_par["accuracy_delta_float_minus_int8"] = {
+            k: val_f[k]["accuracy"] - val_q[k]["accuracy"] for k in val_q}
     music = {k: [c for c in read_4q(Path(args.data) / "music" / "4q") if fourq_split(c.artist) == k]
              for k in ("val", "test")}
     if args.max_clips:
