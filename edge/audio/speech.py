@@ -105,7 +105,6 @@ class SpeechRecogniser:
         self.params = check_feature_params(model, sample_rate)
         self.vad = vad or VadParams()
         self.labels = model.manifest.labels
-        self.last_no_speech = np.zeros(0, np.float32)
 
     def result(self, probs: np.ndarray | None, windows: int, voiced: int) -> SpeechResult:
         if probs is None:
@@ -125,23 +124,29 @@ class SpeechRecogniser:
     def gate(self, probs: np.ndarray, voiced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return gate(probs, voiced, len(self.labels), self.no_speech_threshold)
 
-    def clip_windows(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(emotion probabilities, kept, voiced) for every window of a clip: ``voiced`` by
-        the energy gate (only those windows are run), ``kept`` by the whole gate."""
+    def _outputs(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the model's outputs for every window, voiced): only the windows the energy gate
+        calls voiced are run; the others stay zero."""
         x, voiced = prepare_clip(signal, self.params, self.vad)
-        n_out = self.model.manifest.n_outputs
-        full = np.zeros((x.shape[0], n_out), np.float32)
+        full = np.zeros((x.shape[0], self.model.manifest.n_outputs), np.float32)
         if voiced.any():
             full[voiced] = self.model.predict(x[voiced])
-        self.last_no_speech = full[voiced, -1] if n_out > len(self.labels) else np.zeros(0, np.float32)
+        return full, voiced
+
+    def clip_windows(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(emotion probabilities, kept, voiced) for every window of a clip: ``voiced`` by
+        the energy gate, ``kept`` by the whole gate."""
+        full, voiced = self._outputs(signal)
         emo, kept = self.gate(full, voiced)
         return emo, kept, voiced
 
     def no_speech_probs(self, signal: np.ndarray) -> np.ndarray:
         """P(no speech) of the clip's energy-voiced windows (empty for a model without the
         output): what ``edge-cli calibrate`` sets the threshold from."""
-        self.clip_windows(signal)
-        return self.last_no_speech
+        full, voiced = self._outputs(signal)
+        if self.model.manifest.n_outputs == len(self.labels):
+            return np.zeros(0, np.float32)
+        return full[voiced, -1]
 
     def classify_clip(self, signal: np.ndarray) -> SpeechResult:
         emo, kept, voiced = self.clip_windows(signal)
