@@ -311,3 +311,41 @@ def test_room_recipe_smoke_masked_corpora_no_speech_output_to_the_device(tmp_pat
     assert res.returncode == 0, res.stderr
     obj = json.loads(res.stdout)
     assert obj["label"] is None or set(obj["probabilities"]) == set(meta["labels"])
+
+
+def test_leave_one_corpus_out_reuses_the_banks_and_scores_the_left_out_corpus(tmp_path, capsys):
+    """training.speech --banks-from keeps only --corpora's banks (and the no-speech ones);
+    training.loco scores the run on every clip of the corpus it left out, 4 classes."""
+    from training.loco import left_out_of
+    from training.loco import main as loco_main
+    from training.speech import main as train_main
+
+    tiny = ["--epochs", "1", "--max-clips", "12", "--versions", "1", "--per-clip", "1",
+            "--widths", "8", "8", "8", "8", "--threads", "2", "--final"]
+    full, loco = tmp_path / "full", tmp_path / "loco"
+    assert train_main(["--data", str(DATA), "--corpora", "ravdess", "emodb", "--out", str(full),
+                       "--resume", *tiny]) == 0
+    assert (full / "banks.pkl").exists()
+    assert train_main(["--data", str(DATA), "--corpora", "ravdess", "--out", str(loco),
+                       "--banks-from", str(full / "banks.pkl"), *tiny]) == 0
+    meta = json.loads((loco / "train_meta.json").read_text())
+    full_meta = json.loads((full / "train_meta.json").read_text())
+    assert set(full_meta["banks_per_corpus"]) == {"ravdess", "emodb"}
+    assert meta["banks_per_corpus"] == {"ravdess": full_meta["banks_per_corpus"]["ravdess"]}
+    assert left_out_of(meta) == "emodb"
+
+    assert loco_main(["--run", str(loco), "--data", str(DATA), "--max-clips", "20"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    emodb = res["per_corpus"]["emodb"]
+    assert emodb["n"] > 0 and set(emodb["recall"]) == {"neutral", "happy", "sad", "angry"}
+    assert 0.0 <= emodb["uar_4class"] <= 1.0 and res["mean_uar_4class"] == emodb["uar_4class"]
+
+    # refused by name: banks without the asked corpus, --banks-from without --final, a corpus it trained on
+    with pytest.raises(SystemExit, match="has no banks of \\['ased'\\]"):
+        train_main(["--data", str(DATA), "--corpora", "ased", "--out", str(tmp_path / "x"),
+                    "--banks-from", str(full / "banks.pkl"), *tiny])
+    assert train_main(["--data", str(DATA), "--out", str(tmp_path / "y"),
+                       "--banks-from", str(full / "banks.pkl")]) == 2
+    assert "--banks-from needs --final" in capsys.readouterr().err
+    assert loco_main(["--run", str(full), "--data", str(DATA)]) == 2
+    assert "expected one corpus left out" in capsys.readouterr().err

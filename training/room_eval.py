@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         data["metrics"][f"room_{args.split}_int8"] = res
         if args.split == "test" and "parity" in data["metrics"]:
             data["metrics"]["target"] = target_check(data["metrics"]["test_int8"],
-                                                     data["metrics"]["parity"], res)
+                                                     data["metrics"]["parity"], res,
+                                                     data["metrics"].get("leave_one_corpus_out"))
         path.write_text(json.dumps(data, indent=2) + "\n")
     return 0
 

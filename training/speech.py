@@ -447,6 +447,27 @@ def validate(predict, sets: list[ValSet], labels: list[str]) -> dict:
     return out
 
 
+def read_banks(path: Path, corpora: list[str] | None = None) -> list[Bank]:
+    """Feature banks pickled by a ``--resume`` run. With ``corpora``, only those corpora's
+    banks and the no-speech ones ("music", "noise"): a leave-one-corpus-out run reuses the
+    full run's banks without the left-out corpus."""
+    import pickle
+
+    try:
+        with path.open("rb") as fh:
+            banks = pickle.load(fh)
+    except (OSError, pickle.UnpicklingError, EOFError) as e:
+        raise SystemExit(f"training.speech: cannot read feature banks {path}: {e}") from None
+    if corpora is not None:
+        have = {b.corpus for b in banks}
+        missing = sorted(set(corpora) - have)
+        if missing:
+            raise SystemExit(f"training.speech: {path} has no banks of {missing} (it has {sorted(have)})")
+        banks = [b for b in banks if b.corpus in set(corpora) | {"music", "noise"}]
+    log.info("feature banks read from %s: %d banks", path, len(banks))
+    return banks
+
+
 def make_banks(train_sig, fit_clips, outputs, allowed, spk_all, music_train, p, vad, scenes, args):
     """Every training clip's bank (and the no-speech banks), each seeded by its index."""
     banks = build_in_parallel(
@@ -494,35 +515,36 @@ def train(args: argparse.Namespace) -> Path:
     fit_clips = [c for c in splits["train"] + (splits["val"] if args.final else []) if c.label]
     val_clips = [c for c in splits["val"] if c.label and not args.final]
     outputs = labels + ([NO_SPEECH] if args.no_speech else [])
-    train_sig = load_signals(fit_clips, p.sample_rate)
     val_sig = load_signals(val_clips, p.sample_rate)
-    music_train, music_val = load_music(Path(args.data), p.sample_rate, args)
-    scenes = None
-    if args.rooms:
-        from training.rooms import random_scene
-
-        babble = [train_sig[i] for i in rng.choice(len(train_sig), min(400, len(train_sig)), replace=False)]
-
-        def scenes(r):
-            return random_scene(r, music_train, babble, p_music=args.p_music)
-
-    allowed = corpus_masks(fit_clips, outputs)
-    spk_all = speaker_ids(fit_clips)
+    music_val: list[np.ndarray] = []
     cache = out / "banks.pkl"
-    if args.resume and cache.exists():
-        import pickle
-
-        with cache.open("rb") as fh:
-            banks = pickle.load(fh)
-        log.info("feature banks read from %s: %d banks", cache, len(banks))
+    # drawn on every path, so that the epochs' draws do not depend on where the banks came from
+    babble_idx = rng.choice(len(fit_clips), min(400, len(fit_clips)), replace=False) if args.rooms else None
+    if args.banks_from:
+        banks = read_banks(Path(args.banks_from), args.corpora)
+    elif args.resume and cache.exists():
+        banks = read_banks(cache)
     else:
-        banks = make_banks(train_sig, fit_clips, outputs, allowed, spk_all, music_train, p, vad,
-                           scenes, args)
+        train_sig = load_signals(fit_clips, p.sample_rate)
+        music_train, music_val = load_music(Path(args.data), p.sample_rate, args)
+        scenes = None
+        if args.rooms:
+            from training.rooms import random_scene
+
+            babble = [train_sig[i] for i in babble_idx]
+
+            def scenes(r):
+                return random_scene(r, music_train, babble, p_music=args.p_music)
+
+        banks = make_banks(train_sig, fit_clips, outputs, corpus_masks(fit_clips, outputs),
+                           speaker_ids(fit_clips), music_train, p, vad, scenes, args)
         if args.resume:  # a long run: keep the banks for the next --resume
             import pickle
 
             with cache.open("wb") as fh:
                 pickle.dump(banks, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    if val_clips and (args.rooms or args.no_speech) and not music_val:
+        music_val = load_music(Path(args.data), p.sample_rate, args)[1]
     log.info("feature banks ready in %.1fs: %d banks", time.time() - t0, len(banks))
     draws = draws_per_clip(banks, args.per_clip, args.corpus_windows)
     val_sets = validation_sets(val_clips, val_sig, music_val, p, vad, args)
@@ -532,10 +554,10 @@ def train(args: argparse.Namespace) -> Path:
     sched = keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * max(1, sum(draws) // args.batch))
     trainer, reversal, loss = model, None, masked_crossentropy
     if args.speaker_adversary > 0:
-        trainer, reversal = models.with_speaker_adversary(model, int(spk_all.max()) + 1)
+        n_spk = max(b.speaker for b in banks) + 1
+        trainer, reversal = models.with_speaker_adversary(model, n_spk)
         loss = [masked_crossentropy, keras.losses.SparseCategoricalCrossentropy()]
-        log.info("speaker adversary: %d speakers, strength up to %g", spk_all.max() + 1,
-                 args.speaker_adversary)
+        log.info("speaker adversary: %d speakers, strength up to %g", n_spk, args.speaker_adversary)
     trainer.compile(optimizer=optimizer(sched, args.weight_decay), loss=loss)
     state_file, ckpt = out / "state.json", out / "checkpoint.weights.h5"
     state = {"epoch": 0, "best_uar": -1.0, "best_epoch": 0, "history": []}
@@ -620,6 +642,7 @@ def train(args: argparse.Namespace) -> Path:
         "args": {k: v for k, v in vars(args).items() if k not in ("func", "argv")},
         "argv": getattr(args, "argv", []),
         "splits": {k: len(v) for k, v in splits.items()},
+        "banks_per_corpus": {c: sum(b.corpus == c for b in banks) for c in sorted({b.corpus for b in banks})},
         "best_epoch": state["best_epoch"],
         "best_val_uar": None if args.final else state["best_uar"],
         "ravdess_val_actors": sorted(val_actors),
@@ -697,6 +720,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--max-clips", type=int, default=0, help="smoke runs: clips per split")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--banks-from", default="", metavar="BANKS_PKL",
+                    help="with --final: train on another run's feature banks (its banks.pkl), "
+                         "keeping only --corpora's and the no-speech banks: a leave-one-corpus-"
+                         "out run of the same recipe (score it with training.loco)")
     ap.add_argument("--final", action="store_true",
                     help="train on train+val speakers for exactly --epochs epochs (choose the "
                          "number on a validation run first); the last epoch is the model")
@@ -728,6 +755,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.speaker_adversary < 0:
         print(f"training.speech: --speaker-adversary: expected >= 0, got {args.speaker_adversary}",
+              file=sys.stderr)
+        return 2
+    if args.banks_from and not args.final:
+        print("training.speech: --banks-from needs --final (the banks hold train+val speakers)",
               file=sys.stderr)
         return 2
     train(args)
