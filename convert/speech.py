@@ -106,11 +106,12 @@ def representative_windows(prepared, n: int, seed: int) -> list[np.ndarray]:
     return [pool[i : i + 1] for i in idx]
 
 
-def parity(float_predict, int8_predict, prepared, labels, clips) -> dict:
+def parity(float_predict, int8_predict, prepared, labels, clips,
+           threshold: float = NO_SPEECH_THRESHOLD) -> dict:
     allw = np.concatenate([w for w, _ in prepared])
     pf, pq = float_predict(allw), int8_predict(allw)
-    fp = predictions(clip_probs(float_predict, prepared, len(labels)))
-    qp = predictions(clip_probs(int8_predict, prepared, len(labels)))
+    fp = predictions(clip_probs(float_predict, prepared, len(labels), threshold))
+    qp = predictions(clip_probs(int8_predict, prepared, len(labels), threshold))
     return {
         "windows": int(len(allw)),
         "window_top1_agreement": float(np.mean(pf.argmax(1) == pq.argmax(1))),
@@ -128,6 +129,7 @@ def convert(args: argparse.Namespace) -> dict:
     vad = VadParams()
     labels = meta["labels"]
     no_speech = NO_SPEECH in meta.get("outputs", labels)
+    t = args.no_speech_threshold
     model = keras.models.load_model(run / "best.keras", compile=False)
     if not args.keep_input_bn:
         model, p = move_input_bn(model, p)
@@ -158,16 +160,16 @@ def convert(args: argparse.Namespace) -> dict:
         sha256=sha256_file(out),
         model_file=out.name,
         licence=licence(meta["corpora"], no_speech),
-        gate={"no_speech_output": True, "threshold": NO_SPEECH_THRESHOLD} if no_speech else {},
+        gate={"no_speech_output": True, "threshold": t} if no_speech else {},
     )
     manifest_path(out).write_text(manifest.to_json())
 
     int8 = load_model(out, "speech")
     float_predict = keras_predict(model)
-    test_q = evaluate(int8.predict, splits["test"], sig["test"], p, vad, labels)
-    test_f = evaluate(float_predict, splits["test"], sig["test"], p, vad, labels)
+    test_q = evaluate(int8.predict, splits["test"], sig["test"], p, vad, labels, t)
+    test_f = evaluate(float_predict, splits["test"], sig["test"], p, vad, labels, t)
     par = parity(float_predict, int8.predict, clip_windows(sig["test"], p, vad), labels,
-                 splits["test"])
+                 splits["test"], t)
     par["uar_delta_float_minus_int8"] = {
         k: test_f[k]["uar"] - test_q[k]["uar"] for k in test_q
     }
@@ -175,11 +177,11 @@ def convert(args: argparse.Namespace) -> dict:
         k: test_f[k]["accuracy"] - test_q[k]["accuracy"] for k in test_q
     }
     final = meta.get("best_val_uar") is None  # trained on the val speakers too
-    val_q = {} if final else evaluate(int8.predict, splits["val"], sig["val"], p, vad, labels)
+    val_q = {} if final else evaluate(int8.predict, splits["val"], sig["val"], p, vad, labels, t)
     val_par = {} if final else parity(float_predict, int8.predict, clip_windows(sig["val"], p, vad),
-                                      labels, splits["val"])
+                                      labels, splits["val"], t)
     if val_q:  # the int8 bound on validation speakers, where adoption is decided
-        val_f = evaluate(float_predict, splits["val"], sig["val"], p, vad, labels)
+        val_f = evaluate(float_predict, splits["val"], sig["val"], p, vad, labels, t)
         val_par["accuracy_delta_float_minus_int8"] = {
             k: val_f[k]["accuracy"] - val_q[k]["accuracy"] for k in val_q}
     music = {k: [c for c in read_4q(Path(args.data) / "music" / "4q") if fourq_split(c.artist) == k]
@@ -188,9 +190,9 @@ def convert(args: argparse.Namespace) -> dict:
         music = {k: v[: max(1, args.max_clips // 4)] for k, v in music.items()}
     music_sig = {k: load_signals(v, p.sample_rate) for k, v in music.items()}
     room_test = room_eval.room_metrics(int8.predict, splits["test"], sig["test"], music_sig["test"],
-                                       room_eval.TEST_SEED, p, vad, labels)
+                                       room_eval.TEST_SEED, p, vad, labels, t)
     room_val = {} if final else room_eval.room_metrics(
-        int8.predict, splits["val"], sig["val"], music_sig["val"], room_eval.VAL_SEED, p, vad, labels)
+        int8.predict, splits["val"], sig["val"], music_sig["val"], room_eval.VAL_SEED, p, vad, labels, t)
     loco = {}
     if args.loco:  # the recipe without one corpus, on all of that corpus
         from training import loco as L
@@ -276,6 +278,9 @@ def parser() -> argparse.ArgumentParser:
                          "quantises the raw columns; before session 6 every model did)")
     ap.add_argument("--max-clips", type=int, default=0, help="smoke runs: clips per split")
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--no-speech-threshold", type=float, default=NO_SPEECH_THRESHOLD, metavar="T",
+                    help="the gate's default threshold on the no-speech output, recorded in the "
+                         "manifest (choose it on validation artists: training.room_eval --sweep)")
     ap.add_argument("--loco", nargs="+", default=[], metavar="RUN",
                     help="leave-one-corpus-out runs of the same recipe (training.loco) to score "
                          "and record in the manifest")

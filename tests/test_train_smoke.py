@@ -299,18 +299,50 @@ def test_room_recipe_smoke_masked_corpora_no_speech_output_to_the_device(tmp_pat
 
     out = tmp_path / "model" / "speech_emotion.tflite"
     rc = convert_main(["--run", str(run), "--data", str(DATA), "--out", str(out), "--max-clips", "8",
-                       "--calibration-windows", "20", "--no-baselines"])
+                       "--calibration-windows", "20", "--no-baselines", "--no-speech-threshold", "0.4"])
     assert rc == 0
     m = load_manifest(manifest_path(out))
-    assert m.gate == {"no_speech_output": True, "threshold": 0.5} and m.output.shape[-1] == 9
+    assert m.gate == {"no_speech_output": True, "threshold": 0.4} and m.output.shape[-1] == 9
     room = m.metrics["room_test_int8"]
     assert room["seed"] == 2002 and 0.0 <= room["music_windows_passed"] <= 1.0
+    assert room["no_speech_threshold"] == 0.4
+    # the sweep at the manifest's threshold gives the rates the conversion recorded
+    from edge.audio.features import FeatureParams
+    from edge.audio.vad import VadParams
+    from edge.runtime import load_model
+    from training import room_eval
+    from training.datasets import by_split, load_corpora
+    from training.speech import load_signals
+
+    model = load_model(out, "speech")
+    p = FeatureParams.from_dict(m.features)
+    from convert.speech import subsample
+
+    corpora = ["ravdess", "emodb", "ased", "nemo"]
+    test = subsample(by_split([c for c in load_corpora(DATA, corpora) if c.label]), 8)["test"]
+    assert room["clips"] == sum(c.corpus == "ravdess" for c in test)
+    songs = [c for c in room_eval_music(DATA, "test")][: 2]
+    sweep = room_eval.gate_sweep(model.predict, test, load_signals(test, 16000),
+                                 load_signals(songs, 16000), 2002, p, VadParams(), list(m.labels),
+                                 [0.9, 0.4, 0.1])
+    at = sweep[1]
+    assert at["music_windows_passed"] == pytest.approx(room["music_windows_passed"], abs=1e-4)
+    assert at["speech_windows_kept_room_noise15"] == pytest.approx(
+        room["speech_windows_kept_room_noise15"], abs=1e-4)
+    passed = [r["music_windows_passed"] for r in sweep]
+    assert passed == sorted(passed, reverse=True)  # a lower threshold passes fewer windows
     assert {"room_noise15_met", "music_gate_met", "speech_kept_met"} <= set(m.metrics["target"])
     assert "ASED" in m.licence and "nEMO" in m.licence
     res = run_cli("predict", "--json", "--speech-model", str(out), str(ravdess_clip(19, "03")))
     assert res.returncode == 0, res.stderr
     obj = json.loads(res.stdout)
     assert obj["label"] is None or set(obj["probabilities"]) == set(meta["labels"])
+
+
+def room_eval_music(data, split):
+    from training.datasets import fourq_split, read_4q
+
+    return [c for c in read_4q(data / "music" / "4q") if fourq_split(c.artist) == split]
 
 
 def test_leave_one_corpus_out_reuses_the_banks_and_scores_the_left_out_corpus(tmp_path, capsys):

@@ -79,40 +79,71 @@ def simulate(condition: str, signals: list[np.ndarray], seed: int,
 
 
 # ---------------------------------------------------------------- scoring
-def room_metrics(predict, clips, signals, music: list[np.ndarray], seed: int, p, vad, labels) -> dict:
+def room_metrics(predict, clips, signals, music: list[np.ndarray], seed: int, p, vad, labels,
+                 threshold: float | None = None) -> dict:
     """What the device makes of the RAVDESS clips among ``clips`` clean, in
     ``room_noise15`` and in ``room_music10``, and of ``music`` alone in rooms: UAR per
     condition, the share of clean speech windows kept (of those the energy gate passes on
-    the clean clip) clean and in the noisy room, and the share of music-only windows passed."""
+    the clean clip) clean and in the noisy room, and the share of music-only windows passed,
+    with the no-speech ``threshold`` (default: the device's)."""
     from edge.audio.speech import gate
     from training.speech import clip_probs, clip_windows, gate_rates, score_clips, window_outputs
+
+    t = _threshold() if threshold is None else threshold
 
     idx = [i for i, c in enumerate(clips) if c.corpus == "ravdess"]
     rav, sig = [clips[i] for i in idx], [signals[i] for i in idx]
     clean = clip_windows(sig, p, vad)
-    out: dict = {"clips": len(rav), "seed": seed, "music_clips": len(music)}
-    out["clean_uar"] = score_clips(clip_probs(predict, clean, len(labels)), rav, labels)["ravdess"]["uar"]
-    kept_clean = gate_rates(predict, clean, len(labels))
+    out: dict = {"clips": len(rav), "seed": seed, "music_clips": len(music), "no_speech_threshold": t}
+    out["clean_uar"] = score_clips(clip_probs(predict, clean, len(labels), t), rav, labels)["ravdess"]["uar"]
+    kept_clean = gate_rates(predict, clean, len(labels), t)
     out["speech_windows_kept_clean"] = kept_clean["passed"] / max(kept_clean["energy_gate_passed"], 1e-9)
     for cond in CONDITIONS:
         sim = simulate(cond, sig, seed, music or None)
         prep = clip_windows(sim.signals, p, vad)
-        res = score_clips(clip_probs(predict, prep, len(labels)), rav, labels)["ravdess"]
+        res = score_clips(clip_probs(predict, prep, len(labels), t), rav, labels)["ravdess"]
         out[f"{cond}_uar"] = res["uar"]
         out[f"{cond}_accuracy"] = res["accuracy"]
         out[f"{cond}_no_guess"] = res["no_guess"]
         if cond == "room_noise15":  # the clean clip's speech windows, kept in the room?
             kept = ref = 0
             for (_, v_clean), (_, v_room), probs in zip(clean, prep, window_outputs(predict, prep)):
-                _, k = gate(probs, v_room, len(labels), _threshold())
+                _, k = gate(probs, v_room, len(labels), t)
                 kept, ref = kept + int((k & v_clean).sum()), ref + int(v_clean.sum())
             out["speech_windows_kept_room_noise15"] = kept / max(ref, 1)
     if music:
         sim = simulate("music_only", music, seed, music)
-        g = gate_rates(predict, clip_windows(sim.signals, p, vad), len(labels))
+        g = gate_rates(predict, clip_windows(sim.signals, p, vad), len(labels), t)
         out["music_windows_passed"] = g["passed"]
         out["music_windows_passed_energy_gate"] = g["energy_gate_passed"]
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+def gate_sweep(predict, clips, signals, music: list[np.ndarray], seed: int, p, vad, labels,
+               thresholds: list[float]) -> list[dict]:
+    """Per no-speech threshold: music-only windows passed, and speech windows kept clean
+    and in ``room_noise15`` (of those the energy gate passes on the clean clip)."""
+    from edge.audio.speech import gate
+    from training.speech import clip_windows, window_outputs
+
+    sig = [x for c, x in zip(clips, signals) if c.corpus == "ravdess"]
+    n = len(labels)
+    clean = clip_windows(sig, p, vad)
+    room = clip_windows(simulate("room_noise15", sig, seed).signals, p, vad)
+    songs = clip_windows(simulate("music_only", music, seed, music).signals, p, vad)
+    outs = {k: window_outputs(predict, v) for k, v in (("clean", clean), ("room", room), ("music", songs))}
+    rows = []
+    for t in thresholds:
+        ref = sum(int(v.sum()) for _, v in clean)
+        kc = sum(int(gate(o, v, n, t)[1].sum()) for (_, v), o in zip(clean, outs["clean"]))
+        kr = sum(int((gate(o, vr, n, t)[1] & vc).sum())
+                 for (_, vc), (_, vr), o in zip(clean, room, outs["room"]))
+        km = sum(int(gate(o, v, n, t)[1].sum()) for (_, v), o in zip(songs, outs["music"]))
+        total = sum(len(v) for _, v in songs)
+        rows.append({"threshold": t, "music_windows_passed": round(km / max(total, 1), 4),
+                     "speech_windows_kept_clean": round(kc / max(ref, 1), 4),
+                     "speech_windows_kept_room_noise15": round(kr / max(ref, 1), 4)})
+    return rows
 
 
 def _threshold() -> float:
@@ -138,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", required=True)
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--split", choices=["val", "test"], default="val")
+    ap.add_argument("--sweep", type=float, nargs="+", default=[], metavar="T",
+                    help="print the gate's rates at these no-speech thresholds instead")
     ap.add_argument("--write-manifest", action="store_true",
                     help="record the figures in the model's manifest (metrics.room_<split>_int8, "
                          "and metrics.target): for a model converted before the rooms existed")
@@ -147,8 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     clips = by_split(load_corpora(Path(args.data), ["ravdess"]))[args.split]
     music = [c for c in read_4q(Path(args.data) / "music" / "4q") if fourq_split(c.artist) == args.split]
     seed = VAL_SEED if args.split == "val" else TEST_SEED
+    if args.sweep:
+        rows = gate_sweep(model.predict, clips, load_signals(clips, p.sample_rate),
+                          load_signals(music, p.sample_rate), seed, p, VadParams(),
+                          list(model.manifest.labels), args.sweep)
+        print(json.dumps({"model": args.model, "split": args.split, "sweep": rows}, indent=1))
+        return 0
+    threshold = float(model.manifest.gate.get("threshold", _threshold()))
     res = room_metrics(model.predict, clips, load_signals(clips, p.sample_rate),
-                       load_signals(music, p.sample_rate), seed, p, VadParams(), list(model.manifest.labels))
+                       load_signals(music, p.sample_rate), seed, p, VadParams(), list(model.manifest.labels),
+                       threshold)
     print(json.dumps({"model": args.model, "split": args.split, **res}, indent=1))
     if args.write_manifest:
         from convert.speech import target_check

@@ -270,10 +270,11 @@ def predictions(probs: list[np.ndarray | None], allowed: list[int] | None = None
     return np.asarray(preds)
 
 
-def evaluate(predict, clips: list[Clip], signals, p, vad, labels) -> dict:
+def evaluate(predict, clips: list[Clip], signals, p, vad, labels,
+             no_speech_threshold: float = NO_SPEECH_THRESHOLD) -> dict:
     """Metrics per corpus, each scored over its own labels."""
     prepared = clip_windows(signals, p, vad)
-    return score_clips(clip_probs(predict, prepared, len(labels)), clips, labels)
+    return score_clips(clip_probs(predict, prepared, len(labels), no_speech_threshold), clips, labels)
 
 
 def score_clips(probs: list[np.ndarray | None], clips: list[Clip], labels) -> dict:
