@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from convert.tflite import to_int8_tflite
+from edge.audio.sources import decode_excerpt
 from edge.manifest import Manifest, TensorSpec, manifest_path, sha256_file
 from edge.music import features as M
-from edge.music.decode import decode_excerpt
 from edge.music.emotion import MusicEmotion
 from training.metrics import summary
 from training.music import (
@@ -60,6 +60,17 @@ def manifest_for(out: Path, p: M.MusicFeatureParams, extra: dict | None = None) 
                     model_file=out.name, licence=LICENCE, **(extra or {}))
 
 
+def dev_parity(model, device: MusicEmotion, vecs: np.ndarray, p: M.MusicFeatureParams,
+               y: np.ndarray) -> dict:
+    """Float vs int8 on the train+val whole-excerpt vectors, checked before any test clip."""
+    pq = device.predict_vectors(vecs)
+    pf = np.asarray(model.predict(M.standardise(vecs, p), verbose=0))
+    return {"clips": len(vecs), "top1_agreement": float(np.mean(pq.argmax(1) == pf.argmax(1))),
+            "max_abs_prob_diff": float(np.max(np.abs(pq - pf))),
+            "accuracy_delta_float_minus_int8": float(np.mean(pf.argmax(1) == y)
+                                                     - np.mean(pq.argmax(1) == y))}
+
+
 def convert(args: argparse.Namespace) -> dict:
     import keras
 
@@ -81,6 +92,13 @@ def convert(args: argparse.Namespace) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(to_int8_tflite(model, [r[None] for r in reps]))
     manifest_path(out).write_text(manifest_for(out, p).to_json())
+    dev_par = dev_parity(model, MusicEmotion(out), full_vectors(frs, p0), p,
+                         np.array([QUADRANTS.index(c.quadrant) for c in dev]))
+    log.info("float vs int8 on the train+val clips: %s", dev_par)
+    if dev_par["accuracy_delta_float_minus_int8"] > 0.01 or dev_par["top1_agreement"] < 0.98:
+        raise SystemExit(f"{out}: int8 parity on the train+val clips fails the rule "
+                         f"(float - int8 <= 0.01, top-1 agreement >= 0.98): {dev_par}; "
+                         "the test artists were not scored")
 
     # the test artists, once: decoded and scored as the scanner does
     device = MusicEmotion(out)
@@ -112,9 +130,9 @@ def convert(args: argparse.Namespace) -> dict:
               "int8_drop_met": bool(par["accuracy_delta_float_minus_int8"] <= 0.01),
               "size_met": bool(n_bytes <= 500_000)}
     keep = ("n", "accuracy", "uar", "macro_f1")
-    train_cmd = ("python -m training.music " + " ".join(
+    train_cmd = (f"python -m {meta.get('module', 'training.music')} " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in meta["args"].items() if k != "threads"))
+        for k, v in meta["args"].items() if k != "threads" and v is not None))
     convert_cmd = "python -m convert.music " + " ".join(args.argv)
     extra = {
         "training": {"data": "../shared/data/music/4q", "clips": meta["clips"],
@@ -125,6 +143,7 @@ def convert(args: argparse.Namespace) -> dict:
                      "candidates": {k: {m: v[m] for m in ("cv_acc_at_best", "best_epochs",
                                                           "val_acc_at_best")}
                                     for k, v in meta["candidates"].items()},
+                     "reference_mlp": meta.get("reference_mlp"), "dev_parity": dev_par,
                      "dev_baselines": meta["dev_baselines"], "train_command": train_cmd,
                      "convert_command": convert_cmd, "parameters": int(model.count_params()),
                      "calibration_vectors": len(reps)},
