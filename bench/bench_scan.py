@@ -9,6 +9,9 @@ imported; then times a rescan of the unchanged folder (per 1,000 files).  On the
 catalogue it measures what the issue asks of ``recommend --policy match`` (n = 10): the
 share of picks for each corner target whose 4Q label is the target's quadrant, and the
 quadrant walk of the ``uplift`` and ``calm`` policies.  Medians over the repeats.
+``stages_cpu``: the CPU time per stage (decode, features, model, tags) of ``--stages``
+clips in this process, one after another.  ``OPENBLAS_NUM_THREADS=2 python
+bench/bench_scan.py`` measures as edge-cli ran before it set one BLAS thread.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+import edge.cli  # noqa: E402, F401  (edge-cli's process settings, one BLAS thread, before NumPy)
 
 CHILD = """
 import json, resource, sys, time
@@ -96,6 +100,35 @@ def rescan_in_process(db: Path, folder: Path, n: int, repeats: int = 5) -> dict:
             "s_per_1000_files": 1000 * statistics.median(times) / n}
 
 
+def stage_times(clips, n: int) -> dict:
+    """Per-stage CPU time (median over ``n`` clips, one thread, in this process): decode
+    of the excerpt, features (frame tables and pooling), the model, the tags."""
+    import numpy as np
+
+    from edge.audio.sources import decode_excerpt
+    from edge.music import features as M
+    from edge.music.emotion import MusicEmotion
+    from edge.music.library import read_tags
+
+    model = MusicEmotion()
+    p = model.params
+    times: dict[str, list[float]] = {"decode": [], "features": [], "model": [], "tags": []}
+    for c in clips[:n]:
+        t0 = time.process_time()
+        x, _ = decode_excerpt(c.path, p.sample_rate, p.excerpt_s, p.min_s)
+        t1 = time.process_time()
+        vec = M.clip_vector(x, p)
+        t2 = time.process_time()
+        model.predict_vectors(vec[None])
+        t3 = time.process_time()
+        read_tags(c.path)
+        t4 = time.process_time()
+        for k, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            times[k].append(dt)
+    return {"clips": min(n, len(clips)),
+            **{f"{k}_ms_median": round(1000 * float(np.median(v)), 1) for k, v in times.items()}}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "music" / "4q")
@@ -104,11 +137,14 @@ def main() -> int:
     ap.add_argument("--split", choices=("train", "val", "test"), default="train",
                     help="which artists' clips to scan (the issue's figures: train; test shows "
                          "the match check on clips the model never saw)")
+    ap.add_argument("--stages", type=int, default=40,
+                    help="clips for the per-stage CPU times (in this process, one thread)")
     args = ap.parse_args()
     from training.datasets import fourq_split, read_4q
 
     clips = [c for c in read_4q(args.data) if fourq_split(c.artist) == args.split]
     label_of = {c.path.name: c.quadrant for c in clips}
+    load_start = os.getloadavg()[0]
     runs, rescans = [], []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / args.split
@@ -124,9 +160,13 @@ def main() -> int:
                             "summary": again["summary"]})
         checks = recommend_checks(db, label_of)
         checks["rescan_in_process"] = rescan_in_process(db, folder, len(clips))
+    stages = stage_times(clips, args.stages) if args.stages else None
     walls = [r["wall_s"] for r in runs]
     print(json.dumps({
         "split": args.split, "clips": len(clips), "workers": args.workers, "repeats": args.repeats,
+        "blas_threads_env": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "load_average_1min_at_start": load_start,
+        "stages_cpu": stages,
         "scan": {"wall_s_median": statistics.median(walls),
                  "tracks_per_s_median": len(clips) / statistics.median(walls),
                  "cpu_s_per_track_median": statistics.median(r["cpu_s"] for r in runs) / len(clips),

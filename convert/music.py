@@ -14,14 +14,15 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from convert.tflite import to_int8_tflite
+from edge.audio.sources import decode_excerpt
 from edge.manifest import Manifest, TensorSpec, manifest_path, sha256_file
 from edge.music import features as M
-from edge.music.decode import decode_excerpt
 from edge.music.emotion import MusicEmotion
 from training.metrics import summary
 from training.music import (
@@ -60,6 +61,17 @@ def manifest_for(out: Path, p: M.MusicFeatureParams, extra: dict | None = None) 
                     model_file=out.name, licence=LICENCE, **(extra or {}))
 
 
+def dev_parity(model, device: MusicEmotion, vecs: np.ndarray, p: M.MusicFeatureParams,
+               y: np.ndarray) -> dict:
+    """Float vs int8 on the train+val whole-excerpt vectors, checked before any test clip."""
+    pq = device.predict_vectors(vecs)
+    pf = np.asarray(model.predict(M.standardise(vecs, p), verbose=0))
+    return {"clips": len(vecs), "top1_agreement": float(np.mean(pq.argmax(1) == pf.argmax(1))),
+            "max_abs_prob_diff": float(np.max(np.abs(pq - pf))),
+            "accuracy_delta_float_minus_int8": float(np.mean(pf.argmax(1) == y)
+                                                     - np.mean(pq.argmax(1) == y))}
+
+
 def convert(args: argparse.Namespace) -> dict:
     import keras
 
@@ -73,14 +85,27 @@ def convert(args: argparse.Namespace) -> dict:
     model = keras.models.load_model(run / "final.keras")
     sp = splits(Path(args.data))
     dev = sp["train"] + sp["val"]
-    frs = clip_frames(dev, p0, run / "frames.npz")
+    frs = clip_frames(dev, p0, Path(args.frames) if args.frames else run / "frames.npz")
     rng = np.random.default_rng(meta["seed"])
     reps = np.concatenate([crop_vectors(f, p0, 2, rng) for f in frs])
     reps = M.standardise(reps, p)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(to_int8_tflite(model, [r[None] for r in reps]))
-    manifest_path(out).write_text(manifest_for(out, p).to_json())
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:  # a refused model replaces nothing
+        staged = Path(tmp) / out.name
+        staged.write_bytes(to_int8_tflite(model, [r[None] for r in reps]))
+        manifest_path(staged).write_text(manifest_for(staged, p).to_json())
+        dev_par = dev_parity(model, MusicEmotion(staged), full_vectors(frs, p0), p,
+                             np.array([QUADRANTS.index(c.quadrant) for c in dev]))
+        log.info("float vs int8 on the train+val clips: %s", dev_par)
+        if dev_par["accuracy_delta_float_minus_int8"] > 0.01 or dev_par["top1_agreement"] < 0.98:
+            raise SystemExit(f"{out}: int8 parity on the train+val clips fails the rule "
+                             f"(float - int8 <= 0.01, top-1 agreement >= 0.98): {dev_par}; "
+                             "nothing replaced, the test artists were not scored")
+        staged.replace(out)
+        manifest_path(staged).replace(manifest_path(out))
+    if args.dev_parity_only:
+        return {"dev_parity": dev_par, "model_bytes": out.stat().st_size}
 
     # the test artists, once: decoded and scored as the scanner does
     device = MusicEmotion(out)
@@ -112,9 +137,9 @@ def convert(args: argparse.Namespace) -> dict:
               "int8_drop_met": bool(par["accuracy_delta_float_minus_int8"] <= 0.01),
               "size_met": bool(n_bytes <= 500_000)}
     keep = ("n", "accuracy", "uar", "macro_f1")
-    train_cmd = ("python -m training.music " + " ".join(
+    train_cmd = (f"python -m {meta.get('module', 'training.music')} " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in meta["args"].items() if k != "threads"))
+        for k, v in meta["args"].items() if k != "threads" and v is not None))
     convert_cmd = "python -m convert.music " + " ".join(args.argv)
     extra = {
         "training": {"data": "../shared/data/music/4q", "clips": meta["clips"],
@@ -125,6 +150,7 @@ def convert(args: argparse.Namespace) -> dict:
                      "candidates": {k: {m: v[m] for m in ("cv_acc_at_best", "best_epochs",
                                                           "val_acc_at_best")}
                                     for k, v in meta["candidates"].items()},
+                     "reference_mlp": meta.get("reference_mlp"), "dev_parity": dev_par,
                      "dev_baselines": meta["dev_baselines"], "train_command": train_cmd,
                      "convert_command": convert_cmd, "parameters": int(model.count_params()),
                      "calibration_vectors": len(reps)},
@@ -151,12 +177,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="models_tflite/music_emotion.tflite")
     ap.add_argument("--report", default="docs/models/music")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--frames", default=None, help="frame cache (default RUN/frames.npz)")
+    ap.add_argument("--dev-parity-only", action="store_true",
+                    help="convert and check float vs int8 on the train+val clips, then stop: "
+                         "no test clip is read, no report (a model not chosen to ship)")
     args = ap.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     from training.threads import set_threads
 
     set_threads(args.threads)
     metrics = convert(args)
+    if args.dev_parity_only:
+        print(json.dumps(metrics, indent=1))
+        return 0
     print(json.dumps({k: metrics[k] for k in ("test_int8", "test_float", "per_quadrant_recall_int8",
                                               "parity", "model_bytes", "target")}, indent=1))
     return 0

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import soundfile as sf
 from conftest import ROOT
 
@@ -27,3 +28,29 @@ def test_predict_does_not_import_tensorflow(tmp_path):
                          cwd=ROOT, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "HEAVY []" in res.stdout
+
+
+BLAS = """
+import edge.cli
+import numpy  # noqa: F401  (loaded after edge.cli, as in every command)
+from threadpoolctl import threadpool_info
+print('BLAS', sorted({i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'}))
+"""
+
+
+def test_edge_cli_runs_numpy_with_one_blas_thread_unless_told(tmp_path):
+    """OpenBLAS's own threads (one per core) spun beside the scanner's workers: the
+    features cost 4x the CPU.  edge-cli sets one BLAS thread before NumPy loads; a user's
+    own OPENBLAS_NUM_THREADS is kept."""
+    import os
+
+    pytest.importorskip("threadpoolctl")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    res = subprocess.run([sys.executable, "-c", BLAS], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120, env=env)
+    assert res.returncode == 0, res.stderr
+    assert "BLAS [1]" in res.stdout, res.stdout
+    res = subprocess.run([sys.executable, "-c", BLAS], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120, env={**env, "OPENBLAS_NUM_THREADS": "2"})
+    assert "BLAS [2]" in res.stdout, res.stdout

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from conftest import DATA, ROOT
 
+from edge.audio.sources import decode_excerpt
 from edge.manifest import load_manifest, manifest_path
 from edge.music import features as M
-from edge.music.decode import decode_excerpt
 from edge.music.emotion import MusicEmotion, quadrant_va
 from training.datasets import fourq_split, read_4q
 

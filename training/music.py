@@ -3,7 +3,7 @@
     python -m training.music --data ../shared/data/music/4q --out runs/music
 
 Features are edge.music.features (the device's code): each clip's excerpt is decoded by
-edge.music.decode and cut into frame tables once (cached in ``OUT/frames.npz``, so a
+edge.audio.sources.decode_excerpt and cut into frame tables once (cached in ``OUT/frames.npz``, so a
 second run resumes from there); training vectors are pooled over random crops of 10-20 s
 of a clip, evaluation vectors over the whole excerpt, as the scanner does.
 
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.audio.sources import decode_excerpt
 from edge.music import features as M
-from edge.music.decode import decode_excerpt
 from training.datasets import MusicClip, fourq_split, read_4q
 from training.metrics import summary
 

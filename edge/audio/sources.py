@@ -1,6 +1,7 @@
 """Audio sources: decoded files and the microphone (sounddevice), as float32 mono.
 The only code that opens microphones and audio files (the daemon's workers add pacing
-and retries only).
+and retries only): whole files for speech (:func:`load_audio`), a bounded excerpt of a
+music track for the library scanner and the music model (:func:`decode_excerpt`).
 
 Nothing here writes audio anywhere: blocks go to the feature extractor in memory.
 """
@@ -20,6 +21,10 @@ log = logging.getLogger(__name__)
 
 # What libsndfile decodes for us: WAV, FLAC and Ogg (Vorbis or Opus; Opus decodes at 16 kHz).
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus")
+#: What the music scanner offers to :func:`decode_excerpt` (MP3 since libsndfile 1.1;
+#: M4A/AAC has no libsndfile decoder: refused with that reason, so the user knows why).
+MUSIC_SUFFIXES = AUDIO_SUFFIXES + (".mp3", ".m4a", ".aac", ".aif", ".aiff")
+UNDECODABLE = {".m4a": "M4A/AAC", ".aac": "AAC"}
 
 
 class MicrophoneError(RuntimeError):
@@ -36,6 +41,19 @@ class AudioFileError(ValueError):
         super().__init__(f"{path}: {problem}")
 
 
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise AudioFileError(path, "file not found")
+    if path.is_dir():
+        raise AudioFileError(path, "is a directory, expected an audio file")
+    if path.stat().st_size == 0:
+        raise AudioFileError(path, "empty file (0 bytes)")
+
+
+def _mono(data: np.ndarray) -> np.ndarray:
+    return data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+
+
 def load_audio(path: Path | str, sample_rate: int, resample: bool = False) -> np.ndarray:
     """Decode a WAV, FLAC or Ogg (Vorbis/Opus) file to float32 mono in [-1, 1] at ``sample_rate``.
 
@@ -46,12 +64,7 @@ def load_audio(path: Path | str, sample_rate: int, resample: bool = False) -> np
     import soundfile as sf
 
     path = Path(path)
-    if not path.exists():
-        raise AudioFileError(path, "file not found")
-    if path.is_dir():
-        raise AudioFileError(path, "is a directory, expected an audio file")
-    if path.stat().st_size == 0:
-        raise AudioFileError(path, "empty file (0 bytes)")
+    _check_file(path)
     try:
         info = sf.info(str(path))
     except (RuntimeError, sf.LibsndfileError) as exc:
@@ -72,7 +85,7 @@ def load_audio(path: Path | str, sample_rate: int, resample: bool = False) -> np
         raise AudioFileError(
             path, f"truncated audio: header says {info.frames} samples, decoded {data.shape[0]}"
         )
-    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    mono = _mono(data)
     if info.samplerate != sample_rate:
         from edge.audio.resample import resample as band_limited
 
@@ -82,6 +95,57 @@ def load_audio(path: Path | str, sample_rate: int, resample: bool = False) -> np
                         sample_rate, info.samplerate // 2, sample_rate // 2)
         mono = band_limited(mono, info.samplerate, sample_rate)
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def decode_excerpt(path: Path | str, sample_rate: int, excerpt_s: float,
+                   min_s: float) -> tuple[np.ndarray, float]:
+    """(mono float32 excerpt at ``sample_rate``, full duration in seconds) of a music file.
+
+    The excerpt is the middle ``excerpt_s`` seconds (all of a shorter track): the file is
+    seeked, so only that much is decoded however long the track; another sample rate is
+    resampled (band-limited).  :class:`AudioFileError` with the reason: empty, not audio,
+    no decoder, truncated, too short.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    _check_file(path)
+    if path.suffix.lower() in UNDECODABLE:
+        raise AudioFileError(path, f"no decoder for {UNDECODABLE[path.suffix.lower()]} here "
+                                   "(libsndfile reads WAV, FLAC, Ogg, Opus, MP3)")
+    try:
+        f = sf.SoundFile(str(path))
+    except (RuntimeError, sf.LibsndfileError) as exc:
+        raise AudioFileError(path, f"unreadable: not an audio stream libsndfile knows ({exc})") from None
+    with f:
+        sr, total = f.samplerate, f.frames
+        duration = total / sr if total > 0 else 0.0
+        if 0 < total < min_s * sr:
+            raise AudioFileError(path, f"too short: {duration:.1f} s, need at least {min_s:g} s")
+        want = int(round(excerpt_s * sr))
+        start = max(0, (total - want) // 2) if total > 0 else 0
+        try:
+            if start:
+                f.seek(start)
+            data = f.read(min(want, total - start) if total > 0 else want, dtype="float32",
+                          always_2d=True)
+        except (RuntimeError, sf.LibsndfileError) as exc:
+            raise AudioFileError(path, f"truncated or corrupt audio ({exc})") from None
+    expected = min(want, total - start) if total > 0 else 0
+    if data.shape[0] == 0:
+        raise AudioFileError(path, "no audio samples in file")
+    if data.shape[0] < expected:
+        raise AudioFileError(path, f"truncated audio: header says {total} samples, the excerpt "
+                                   f"at {start} ended after {data.shape[0]} of {expected}")
+    if data.shape[0] < min_s * sr:
+        raise AudioFileError(path, f"too short: {data.shape[0] / sr:.1f} s of audio, need at "
+                                   f"least {min_s:g} s")
+    mono = _mono(data)
+    if sr != sample_rate:
+        from edge.audio.resample import resample
+
+        mono = resample(mono, sr, sample_rate)
+    return np.ascontiguousarray(mono, dtype=np.float32), duration or data.shape[0] / sr
 
 
 def iter_audio_files(paths: list[Path | str]) -> Iterator[Path]:

@@ -1,7 +1,7 @@
 """The listener's own files: scan folders, read tags, place each track in A/V space.
 
 :func:`scan` walks folders, reads tags (mutagen), decodes the middle excerpt
-(:mod:`edge.music.decode`), runs the music-emotion model (:mod:`edge.music.emotion`) and
+(:func:`edge.audio.sources.decode_excerpt`), runs the music-emotion model (:mod:`edge.music.emotion`) and
 upserts the track into the catalogue with a ``file://`` URI (or the configured URI
 template).  The ``library`` table beside the catalogue's ``tracks`` remembers, per
 file, its size and mtime (a rescan skips unchanged files, failed ones too), the tags,
@@ -23,9 +23,8 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.audio.sources import AudioFileError
+from edge.audio.sources import MUSIC_SUFFIXES, AudioFileError, decode_excerpt
 from edge.music.catalog import Catalog, CatalogError, Track
-from edge.music.decode import MUSIC_SUFFIXES, decode_excerpt
 
 log = logging.getLogger(__name__)
 
