@@ -261,7 +261,7 @@ def convert(args: argparse.Namespace) -> dict:
             "test": test_q, "float_test": test_f, "parity": par, "baselines": baselines,
             "room": {f"test (seed {room_eval.TEST_SEED})": room_test,
                      **({f"validation (seed {room_eval.VAL_SEED})": room_val} if room_val else {})},
-            "history": meta.get("history", []), "parameters": n_params,
+            "history": meta.get("history", []), "parameters": n_params, "loco": loco,
         })
     return manifest.metrics
 

@@ -371,6 +371,25 @@ def test_leave_one_corpus_out_reuses_the_banks_and_scores_the_left_out_corpus(tm
     emodb = res["per_corpus"]["emodb"]
     assert emodb["n"] > 0 and set(emodb["recall"]) == {"neutral", "happy", "sad", "angry"}
     assert 0.0 <= emodb["uar_4class"] <= 1.0 and res["mean_uar_4class"] == emodb["uar_4class"]
+    from training.report import loco_section
+
+    rows = [r for r in loco_section(res) if r.startswith("| emodb |")]
+    assert rows and f"{emodb['uar_4class']:.3f}" in rows[0]
+    # recorded into a model's manifest: one corpus of three left out does not meet the bar
+    import shutil
+
+    from conftest import SHIPPED_SPEECH
+
+    model = tmp_path / "m" / "speech_emotion.tflite"
+    model.parent.mkdir()
+    shutil.copy(SHIPPED_SPEECH, model)
+    shutil.copy(manifest_path(SHIPPED_SPEECH), manifest_path(model))
+    assert loco_main(["--run", str(loco), "--data", str(DATA), "--max-clips", "20",
+                      "--write-manifest", str(model)]) == 0
+    capsys.readouterr()
+    m = load_manifest(manifest_path(model))
+    assert m.metrics["leave_one_corpus_out"] == res
+    assert m.metrics["target"]["leave_one_corpus_out_met"] is False
 
     # refused by name: banks without the asked corpus, --banks-from without --final, a corpus it trained on
     with pytest.raises(SystemExit, match="has no banks of \\['ased'\\]"):

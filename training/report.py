@@ -64,6 +64,20 @@ def per_class_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def loco_section(loco: dict) -> list[str]:
+    """Leave-one-corpus-out (training.loco): the recipe without a corpus, on all of it."""
+    md = ["", "## Leave one corpus out (training/loco.py; float, 4 classes, every clip of the corpus)", "",
+          "| left out | trained on | clips | speakers | UAR (4 classes) | neutral | happy | sad | angry |",
+          "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in loco["per_corpus"].items():
+        rec = r["recall"]
+        md.append(f"| {name} | {' '.join(r['trained_on'])} | {r['n']} | {r['speakers']} | "
+                  f"{r['uar_4class']:.3f} | {rec['neutral']:.3f} | {rec['happy']:.3f} | "
+                  f"{rec['sad']:.3f} | {rec['angry']:.3f} |")
+    md += ["", f"Mean UAR over the left-out corpora: {loco['mean_uar_4class']:.3f}"]
+    return md
+
+
 def write_report(out_dir: Path, report: dict) -> None:
     """report: {'title', 'command', 'test': {set: metrics}, 'float_test', 'parity',
     'baselines', 'history'}"""
@@ -80,6 +94,8 @@ def write_report(out_dir: Path, report: dict) -> None:
     for name, room in report.get("room", {}).items():
         md += ["", f"## In the room: {name} (training/room_eval.py)", "",
                "| measure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in room.items()]
+    if report.get("loco"):
+        md += loco_section(report["loco"])
     md += ["", "## Float vs int8 parity", "", "```", json.dumps(report["parity"], indent=1), "```"]
     md += ["", "## Classical baselines (pooled MFCC statistics, same split)", "",
            "| model | set | accuracy | UAR | macro-F1 |", "|---|---|---|---|---|"]
