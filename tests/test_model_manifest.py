@@ -72,7 +72,7 @@ def test_model_runs_and_gives_probabilities(model_copy):
     model = load_model(model_copy, "speech")
     x = np.random.default_rng(0).standard_normal((3, *model.input_shape[1:])).astype(np.float32)
     p = model.predict(x)
-    assert p.shape == (3, len(model.manifest.labels))
+    assert p.shape == (3, model.manifest.n_outputs)
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=0.02)
 
 
@@ -145,13 +145,21 @@ def test_unknown_interpreter_is_refused(model_copy):
 @pytest.mark.parametrize("gate", [{"threshold": 0.5}, {"no_speech_output": True, "threshold": 2},
                                   {"no_speech_output": True, "threshold": 0.5, "music": 1}, []])
 def test_a_malformed_gate_is_refused_by_field(model_copy, gate):
-    edit_manifest(model_copy, gate=gate)
+    m = manifest_path(model_copy)
+    m.write_text(json.dumps({**json.loads(m.read_text()), "gate": gate}))  # the whole gate replaced
     with pytest.raises(ModelError, match="field 'gate'"):
         load_manifest(manifest_path(model_copy))
 
 
 def test_a_gate_the_model_has_no_output_for_is_refused(model_copy):
-    """A manifest that promises a no-speech output on an 8-output model is a mismatch."""
-    edit_manifest(model_copy, gate={"no_speech_output": True, "threshold": 0.5})
-    with pytest.raises(ModelError, match="8 outputs but manifest lists 8 labels and a no-speech"):
+    """The shipped 9-output model (8 emotions and 'no speech'): a manifest without its gate,
+    or with one label fewer beside the gate, does not match the outputs."""
+    data = json.loads(manifest_path(model_copy).read_text())
+    assert data["gate"]["no_speech_output"] is True and len(data["labels"]) == 8
+    m = manifest_path(model_copy)
+    m.write_text(json.dumps({**json.loads(m.read_text()), "gate": {}}))
+    with pytest.raises(ModelError, match="9 outputs but manifest lists 8 labels$"):
+        load_model(model_copy, "speech")
+    m.write_text(json.dumps({**data, "labels": data["labels"][:7]}))
+    with pytest.raises(ModelError, match="9 outputs but manifest lists 7 labels and a no-speech"):
         load_model(model_copy, "speech")
