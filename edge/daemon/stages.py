@@ -150,7 +150,7 @@ class MoodWorker(Worker):
         self.open_inputs = inputs
         self.labels: dict[str, str | None] = {}
         self.latest_ts: float | None = None
-        self.next_tick = time.monotonic()
+        self.next_tick = time.monotonic() + cfg.interval_s  # a first tick due at once raced the first items
         self.last: dict[str, Any] | None = None
         self.last_time = 0.0
         self.drained = threading.Event()
