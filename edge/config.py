@@ -6,8 +6,9 @@ is validated as a whole when it is loaded: an unknown key, a wrong type or a val
 of range is a :class:`ConfigError` naming the file, the key path (``mqtt.tls.ca_file``)
 and what was expected.
 
-The fusion, voice-activity and recommender sections fill
-:class:`edge.mood.fusion.FusionParams`, :class:`edge.audio.vad.VadParams` and
+The fusion, voice-activity, face and recommender sections fill
+:class:`edge.mood.fusion.FusionParams`, :class:`edge.audio.vad.VadParams`,
+:class:`edge.vision.expression.FaceOptions` and
 :class:`edge.music.recommend.RecommenderParams`; their own checks run too.  The generic
 conversion (types, ranges, unknown keys) is :mod:`edge.config_types`.
 
@@ -34,6 +35,7 @@ from edge.config_types import ConfigError, build, choices, ranged
 from edge.mood.fusion import FusionParams
 from edge.music.recommend import Policy, RecommenderParams
 from edge.paths import default_state_dir
+from edge.vision.expression import FaceOptions
 
 PASSWORD_ENV = "MOODEDGE_MQTT_PASSWORD"
 CREDENTIAL_NAME = "mqtt-password"
@@ -143,6 +145,7 @@ class Config:
     homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
+    face: FaceOptions = field(default_factory=FaceOptions)  # what the camera path does with faces
     fusion: FusionParams = field(default_factory=FusionParams)
     mood: MoodConfig = field(default_factory=MoodConfig)
     recommender: RecommenderParams = field(default_factory=RecommenderParams)
