@@ -141,6 +141,17 @@ def test_fusion_policies():
         assert fuse_faces([None], boxes[:1], (320, 240), policy) == (None, None)
         assert np.array_equal(fuse_faces([a], boxes[:1], (320, 240), policy)[0], a)
     assert choose_faces([(0, 0, 10, 10), (0, 0, 30, 30), (5, 5, 20, 20)], 2) == [1, 2]
+    # Regression: ``mean`` of one face renormalised it, so a face whose float32
+    # probabilities do not sum to exactly 1 (a softmax's usually do not) came out changed
+    # in the 8th decimal: one person was not exactly the one-person answer.
+    e = np.exp(np.random.default_rng(0).normal(size=7).astype(np.float32))
+    d = (e / e.sum()).astype(np.float32)  # a softmax of 7 classes: sums to 1 + 1.2e-7
+    assert float(d.sum()) != 1.0
+    for policy in ("largest", "mean", "nearest_to_centre"):
+        got, i = fuse_faces([d], boxes[:1], (320, 240), policy)
+        assert i == 0 and np.array_equal(got, d), policy
+        got, i = fuse_faces([None, d], boxes[:2], (320, 240), policy)
+        assert i == 1 and np.array_equal(got, d), policy
     with pytest.raises(ValueError, match="policy 'vote'"):
         fuse_faces([a], boxes[:1], (320, 240), "vote")
     with pytest.raises(ValueError, match="max_faces"):
