@@ -133,7 +133,7 @@ def test_two_faces_are_counted_and_fused_by_the_configured_policy(broker, tmp_pa
 def test_by_default_two_faces_are_counted_and_the_largest_is_the_answer(broker, tmp_path, rec):
     (path,) = _write(tmp_path / "img", _two_faces())
     want = rec.classify_frame(load_image(path))
-    assert (want.faces, want.classified, want.box[0]) == (2, 1, -1)  # the large face, at the edge
+    assert (want.faces, want.classified) == (2, 1) and want.box[0] < 100  # the large face
     mood = _run(broker, tmp_path, "twodefault", tmp_path / "img")
     assert mood == _expected([want], want)
     assert (mood["faces"], mood["faces_classified"]) == (2, 1)
