@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -219,3 +220,22 @@ def test_a_recogniser_with_a_nonsense_face_count_is_an_error_counted_not_a_crash
     assert sink.moods == []  # no frame was usable
     face = sink.stats[-1]["stages"]["face"]
     assert face["errors"] == 3 and face["processed"] == 0, face
+
+
+def test_a_change_in_the_number_of_faces_republishes_the_mood():
+    from edge.daemon.base import DropQueue, StageStats
+    from edge.daemon.clock import Replay
+    from edge.daemon.stages import MoodWorker
+
+    cfg = load_config(None, env={})
+    w = MoodWorker(threading.Event(), cfg.fusion, cfg.mood, DropQueue(4, StageStats("fusion")),
+                   ListSink(), StageStats("fusion"), lambda est: None, Replay(fast=True))
+    f = MoodFuser(cfg.fusion)
+    f.observe(Observation.from_probabilities(FACE, 0.0, {"happy": 0.9, "sad": 0.1}))
+    est = f.estimate(0.0)
+    one = mood_payload(est, {FACE: "happy"}, 0.0, FrameFaces(1, 1))
+    w.last, w.last_time = one, time.monotonic()
+    assert not w._changed(mood_payload(est, {FACE: "happy"}, 0.0, FrameFaces(1, 1)))
+    assert not w._changed(mood_payload(est, {FACE: "happy"}, 0.0, FrameFaces(1, 0, "head turned")))
+    assert w._changed(mood_payload(est, {FACE: "happy"}, 0.0, FrameFaces(2, 1)))
+    assert w._changed(mood_payload(est, {FACE: "happy"}, 0.0, FrameFaces(0, 0, "no face")))
