@@ -6,9 +6,11 @@ is validated as a whole when it is loaded: an unknown key, a wrong type or a val
 of range is a :class:`ConfigError` naming the file, the key path (``mqtt.tls.ca_file``)
 and what was expected.
 
-The fusion, voice-activity and recommender sections fill
-:class:`edge.mood.fusion.FusionParams`, :class:`edge.audio.vad.VadParams` and
-:class:`edge.music.recommend.RecommenderParams`; their own checks run too.
+The fusion, voice-activity, face and recommender sections fill
+:class:`edge.mood.fusion.FusionParams`, :class:`edge.audio.vad.VadParams`,
+:class:`edge.vision.expression.FaceOptions` and
+:class:`edge.music.recommend.RecommenderParams`; their own checks run too.  The generic
+conversion (types, ranges, unknown keys) is :mod:`edge.config_types`.
 
 Secrets: the MQTT password comes, in this order, from ``mqtt.password`` in the file,
 ``mqtt.password_file``, the ``MOODEDGE_MQTT_PASSWORD`` environment variable, or a
@@ -18,13 +20,10 @@ systemd credential named ``mqtt-password`` (``$CREDENTIALS_DIRECTORY``).
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 import socket
 import tomllib
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,26 +31,16 @@ from typing import Any
 
 from edge.audio.vad import VadParams
 from edge.config_example import EXAMPLE  # noqa: F401 - edge.config.EXAMPLE, as before
+from edge.config_types import ConfigError, build, choices, ranged
 from edge.mood.fusion import FusionParams
 from edge.music.recommend import Policy, RecommenderParams
 from edge.paths import default_state_dir
+from edge.vision.expression import FaceOptions
 
 PASSWORD_ENV = "MOODEDGE_MQTT_PASSWORD"
 CREDENTIAL_NAME = "mqtt-password"
 _TOPIC_PART = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-class ConfigError(ValueError):
-    """A configuration problem; the message names the file, the key and what was expected."""
-
-
-def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> dict:
-    return {"range": (lo, hi, lo_open)}
-
-
-def _choices(*values: str) -> dict:
-    return {"choices": values}
 
 
 # --------------------------------------------------------------------------------------
@@ -70,16 +59,16 @@ class TlsConfig:
 @dataclass(frozen=True)
 class MqttConfig:
     host: str = "localhost"
-    port: int = field(default=1883, metadata=_range(1, 65535))
+    port: int = field(default=1883, metadata=ranged(1, 65535))
     device_id: str = ""  # "" → the host name (see default_device_id)
     topic_prefix: str = "moodedge"
     client_id: str = ""  # "" → "moodedge-<device_id>"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     password_file: Path | None = None
-    keepalive_s: int = field(default=30, metadata=_range(5, 3600))
-    reconnect_min_s: float = field(default=1.0, metadata=_range(0.1, 60))
-    reconnect_max_s: float = field(default=8.0, metadata=_range(1, 3600))
+    keepalive_s: int = field(default=30, metadata=ranged(5, 3600))
+    reconnect_min_s: float = field(default=1.0, metadata=ranged(0.1, 60))
+    reconnect_max_s: float = field(default=8.0, metadata=ranged(1, 3600))
     tls: TlsConfig = field(default_factory=TlsConfig)
 
     @property
@@ -98,7 +87,7 @@ class HomeAssistantConfig:
 class AudioConfig:
     enabled: bool = True
     device: str = ""  # part of the input device's name; "" → the system default
-    block_s: float = field(default=0.1, metadata=_range(0.01, 1.0))
+    block_s: float = field(default=0.1, metadata=ranged(0.01, 1.0))
     speech_model: Path | None = None  # None → models_tflite/speech_emotion.tflite
     # "module:factory" called with the model path (or None) → a speech recogniser.
     recogniser: str = "edge.audio.speech:speech_recogniser"
@@ -108,11 +97,11 @@ class AudioConfig:
 @dataclass(frozen=True)
 class CameraConfig:
     enabled: bool = True
-    backend: str = field(default="auto", metadata=_choices("auto", "picamera2", "opencv"))
-    device: int = field(default=0, metadata=_range(0, 63))  # OpenCV camera index
-    width: int = field(default=640, metadata=_range(64, 4096))
-    height: int = field(default=480, metadata=_range(48, 4096))
-    fps: float = field(default=2.0, metadata=_range(0.1, 30))
+    backend: str = field(default="auto", metadata=choices("auto", "picamera2", "opencv"))
+    device: int = field(default=0, metadata=ranged(0, 63))  # OpenCV camera index
+    width: int = field(default=640, metadata=ranged(64, 4096))
+    height: int = field(default=480, metadata=ranged(48, 4096))
+    fps: float = field(default=2.0, metadata=ranged(0.1, 30))
     # "module:factory" called with the model path (or None) → a FaceRecogniser.
     recogniser: str = "edge.vision.expression:face_recogniser"
     face_model: Path | None = None  # None → the recogniser's default model
@@ -120,34 +109,34 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class MoodConfig:
-    interval_s: float = field(default=1.0, metadata=_range(0.1, 60))  # estimate cadence
-    min_change: float = field(default=0.02, metadata=_range(0, 2))  # A/V move to republish
-    refresh_s: float = field(default=60.0, metadata=_range(1, 3600))  # republish anyway
+    interval_s: float = field(default=1.0, metadata=ranged(0.1, 60))  # estimate cadence
+    min_change: float = field(default=0.02, metadata=ranged(0, 2))  # A/V move to republish
+    refresh_s: float = field(default=60.0, metadata=ranged(1, 3600))  # republish anyway
 
 
 @dataclass(frozen=True)
 class TracksConfig:
     policy: Policy = Policy.MATCH
     target: tuple[float, float] | None = None  # (valence, arousal) for policy "target"
-    count: int = field(default=5, metadata=_range(1, 50))
-    min_interval_s: float = field(default=30.0, metadata=_range(0, 86400))
-    min_move: float = field(default=0.25, metadata=_range(0, 3))
-    min_confidence: float = field(default=0.05, metadata=_range(0, 1))
+    count: int = field(default=5, metadata=ranged(1, 50))
+    min_interval_s: float = field(default=30.0, metadata=ranged(0, 86400))
+    min_move: float = field(default=0.25, metadata=ranged(0, 3))
+    min_confidence: float = field(default=0.05, metadata=ranged(0, 1))
     catalogue: Path | None = None  # None → <state_dir>/catalogue.sqlite (starter if empty)
 
 
 @dataclass(frozen=True)
 class StatsConfig:
-    interval_s: float = field(default=30.0, metadata=_range(1, 3600))
+    interval_s: float = field(default=30.0, metadata=ranged(1, 3600))
 
 
 @dataclass(frozen=True)
 class DaemonConfig:
     state_dir: Path | None = None  # None → $MOODEDGE_STATE_DIR, $STATE_DIRECTORY or ~/.local/…
-    queue_size: int = field(default=8, metadata=_range(1, 1000))
-    retry_min_s: float = field(default=1.0, metadata=_range(0.05, 60))
-    retry_max_s: float = field(default=30.0, metadata=_range(0.1, 3600))
-    stall_s: float = field(default=5.0, metadata=_range(0.5, 600))  # a live source this quiet is failed
+    queue_size: int = field(default=8, metadata=ranged(1, 1000))
+    retry_min_s: float = field(default=1.0, metadata=ranged(0.05, 60))
+    retry_max_s: float = field(default=30.0, metadata=ranged(0.1, 3600))
+    stall_s: float = field(default=5.0, metadata=ranged(0.5, 600))  # a live source this quiet is failed
 
 
 @dataclass(frozen=True)
@@ -156,6 +145,7 @@ class Config:
     homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
+    face: FaceOptions = field(default_factory=FaceOptions)  # what the camera path does with faces
     fusion: FusionParams = field(default_factory=FusionParams)
     mood: MoodConfig = field(default_factory=MoodConfig)
     recommender: RecommenderParams = field(default_factory=RecommenderParams)
@@ -172,122 +162,6 @@ class Config:
 
     def catalogue_path(self) -> Path:
         return self.tracks.catalogue or self.state_dir() / "catalogue.sqlite"
-
-
-# --------------------------------------------------------------------------------------
-# The generic loader.
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if tp is bool:
-        return "true or false"
-    if tp is int:
-        return "an integer"
-    if tp is float:
-        return "a number"
-    if tp in (str, Path):
-        return "a string" if tp is str else "a path (string)"
-    if isinstance(tp, type) and issubclass(tp, Policy):
-        return "one of " + ", ".join(repr(p.value) for p in Policy)
-    if dataclasses.is_dataclass(tp):
-        return "a table"
-    if origin is tuple:
-        return f"an array of {len(typing.get_args(tp))} numbers"
-    if origin in (Mapping, dict):
-        return "a table"
-    return str(tp)
-
-
-def _convert(tp: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _convert(args[0], value, where)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a table, got {_show(value)}")
-        return _build(tp, value, where)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {_show(value)}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {_show(value)}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {_show(value)}")
-        if isinstance(value, int) and abs(value) > 1e300 or not math.isfinite(value):
-            shown = f"an integer of {len(str(abs(value)))} digits" if isinstance(value, int) else value
-            raise ConfigError(f"{where}: expected a finite number, got {shown}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {_show(value)}")
-        return value
-    if tp is Path:
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{where}: expected a path (non-empty string), got {_show(value)}")
-        return Path(value).expanduser()
-    if isinstance(tp, type) and issubclass(tp, Policy):
-        try:
-            return Policy(value)
-        except ValueError:
-            raise ConfigError(f"{where}: expected {_type_name(tp)}, got {_show(value)}") from None
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if not isinstance(value, list) or len(value) != len(args):
-            raise ConfigError(f"{where}: expected {_type_name(tp)}, got {_show(value)}")
-        return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
-    if origin in (Mapping, dict):
-        _, vt = typing.get_args(tp)
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a table, got {_show(value)}")
-        return {k: _convert(vt, v, f"{where}.{k}") for k, v in value.items()}
-    raise TypeError(f"{where}: unsupported config type {tp!r}")  # a bug here, not in the file
-
-
-def _show(value: Any) -> str:
-    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
-            dict: "table"}.get(type(value), type(value).__name__)
-    text = repr(value)
-    return f"{kind} {text if len(text) <= 60 else text[:57] + '...'}"
-
-
-def _check_meta(meta: Mapping[str, Any], value: Any, where: str) -> None:
-    if "range" in meta and value is not None:
-        lo, hi, lo_open = meta["range"]
-        if (lo is not None and (value <= lo if lo_open else value < lo)) or (
-            hi is not None and value > hi
-        ):
-            bounds = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
-            raise ConfigError(f"{where}: expected a value in {bounds}, got {value}")
-    if "choices" in meta and value not in meta["choices"]:
-        raise ConfigError(f"{where}: expected one of {list(meta['choices'])}, got {value!r}")
-
-
-def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    prefix = f"{where}." if where else ""
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"{prefix}{unknown[0]}: unknown key; expected one of {sorted(known)}"
-            + (f" (also unknown: {unknown[1:]})" if len(unknown) > 1 else "")
-        )
-    kwargs = {}
-    for name, value in data.items():
-        key = f"{prefix}{name}"
-        converted = _convert(hints[name], value, key)
-        _check_meta(known[name].metadata, converted, key)
-        kwargs[name] = converted
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:  # the section's own checks (e.g. FusionParams)
-        raise ConfigError(f"{where or 'config'}: {exc}") from None
 
 
 def default_device_id() -> str:
@@ -361,7 +235,7 @@ def _resolve(cfg: Config, env: Mapping[str, str]) -> Config:
 
 def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
     """Validate a parsed TOML document (a dict) into a :class:`Config`."""
-    return _resolve(_build(Config, data, ""), os.environ if env is None else env)
+    return _resolve(build(Config, data, ""), os.environ if env is None else env)
 
 
 def load_config(path: Path | str | None = None, overrides: Mapping[str, Any] | None = None,

@@ -55,6 +55,14 @@ fps = 2.0                      # frames looked at per second
 recogniser = "edge.vision.expression:face_recogniser"  # module:factory(model) → classify_frame()
 # face_model = "/opt/moodedge/models/face_expression.tflite"  # default: shipped model
 
+[face]                         # edge.vision.expression.FaceOptions: the faces in a frame
+detector = "blazeface"         # blazeface (eye keypoints, the crop levelled), haar (OpenCV, no keypoints)
+max_faces = 1                  # classify at most this many of the largest faces (1-16); all are counted
+fusion = "largest"             # one answer from them: largest, mean, nearest_to_centre
+min_face = 40                  # px: a smaller face gets no guess (face_reason "face too small")
+max_yaw = 0.35                 # nose off the eyes' midpoint, in eye distances: beyond, "head turned"
+max_roll = 45.0                # degrees of eye-line tilt: beyond, "head tilted"
+
 [fusion]                       # edge.mood.fusion.FusionParams
 half_life_s = 5.0
 max_age_s = 20.0

@@ -51,6 +51,19 @@ def test_overrides_apply_and_are_validated():
     ("[mqtt.tls]\nenabled = true\nca_file = '/nonexistent/ca.pem'", "mqtt.tls.ca_file: file not found"),
     ("[mqtt.tls]\ncert_file = 'a.crt'", "give both cert_file and key_file"),
     ("[mqtt\nport = 1", "not valid TOML"),
+    ("[face]\nmax_face = 2", r"face.max_face: unknown key; expected one of \['detector', 'fusion', "
+                            r"'max_faces', 'max_roll', 'max_yaw', 'min_face'\]"),
+    ("[face]\ndetector = 'yolo'", r"face: detector: expected one of \['blazeface', 'haar'\], got 'yolo'"),
+    ("[face]\nmax_faces = 0", r"face: max_faces: expected 1\.\.16, got 0"),
+    ("[face]\nmax_faces = 17", r"face: max_faces: expected 1\.\.16, got 17"),
+    ("[face]\nmax_faces = 2.0", "face.max_faces: expected an integer, got number 2.0"),
+    ("[face]\nfusion = 'vote'", r"face: fusion: expected one of \('largest', 'mean', 'nearest_to_centre'\)"),
+    ("[face]\nfusion = 1", "face.fusion: expected a string, got integer 1"),
+    ("[face]\nmin_face = 4", r"face: min_face: expected 8\.\.1024 pixels, got 4"),
+    ("[face]\nmax_yaw = 0.0", r"face: max_yaw: expected \(0, 2\] eye distances, got 0.0"),
+    ("[face]\nmax_yaw = nan", "face.max_yaw: expected a finite number, got nan"),
+    ("[face]\nmax_roll = 91", r"face: max_roll: expected \(0, 90\] degrees, got 91.0"),
+    ("face = 'many'", "face: expected a table, got string 'many'"),
 ])
 def test_bad_files_name_the_file_the_key_and_what_was_expected(tmp_path, text, message):
     f = tmp_path / "bad.toml"
@@ -58,6 +71,24 @@ def test_bad_files_name_the_file_the_key_and_what_was_expected(tmp_path, text, m
     with pytest.raises(ConfigError, match=message) as e:
         load_config(f, env={})
     assert str(e.value).startswith(f"{f}: ")
+
+
+def test_the_face_section_fills_face_options_and_reaches_the_recogniser_factory(tmp_path):
+    from edge.recognisers import load_recogniser
+    from edge.vision.expression import FaceOptions
+
+    assert load_config(None, env={}).face == FaceOptions()  # one face, largest: as before
+    c = parse_config({"face": {"detector": "haar", "max_faces": 3, "fusion": "nearest_to_centre",
+                               "min_face": 48, "max_yaw": 1, "max_roll": 30}}, env={})
+    assert c.face == FaceOptions("haar", 3, "nearest_to_centre", 48, 1.0, 30.0)
+    assert isinstance(c.face.max_yaw, float)
+    rec, why = load_recogniser("face", c.camera.recogniser, None, c.face, FaceOptions())
+    assert why == "" and rec.options == c.face
+    # a stand-in factory that takes no options: fine with the defaults, refused with others
+    rec, why = load_recogniser("face", "edge.demo.stub_face:factory", None, FaceOptions(), FaceOptions())
+    assert why == "" and rec is not None
+    rec, why = load_recogniser("face", "edge.demo.stub_face:factory", None, c.face, FaceOptions())
+    assert rec is None and "takes no face options, but the config sets some" in why
 
 
 def test_missing_file_is_a_clear_error(tmp_path):

@@ -298,3 +298,24 @@ def test_the_hubs_playback_state_lowers_the_voice_weight_and_shows_in_stats(tmp_
     d.on_command(b'{"cmd": "playback", "state": "loud"}')
     assert not sink.events[-1]["ok"] and "state: expected one of" in sink.events[-1]["error"]
     assert d.stats_payload()["playback"]["state"] == "paused"  # unchanged by the bad one
+
+
+def test_an_observation_queued_before_fusion_starts_is_published_once_at_the_end():
+    """Regression: fusion's first tick was due at once, so an observation already queued
+    when its thread started (a fast recogniser, a loaded machine) was published by that
+    tick and again at the end of input: with ``mood.interval_s = 60`` a replayed run gave
+    one mood or two depending on thread timing (tests/test_daemon_faces.py saw two)."""
+    from edge.daemon.stages import Labelled, MoodWorker
+
+    cfg = load_config(None, {"mood.interval_s": 60.0}, env={})
+    stop = threading.Event()
+    q = DropQueue(8, StageStats("fusion"))
+    sink = ListSink()
+    obs = Observation.from_probabilities("face", 0.0, {"happy": 0.9, "sad": 0.1})
+    mood = MoodWorker(stop, cfg.fusion, cfg.mood, q, sink, StageStats("fusion"), lambda est: None,
+                      Replay(fast=True), inputs=1, on_end=stop.set)
+    q.push(Labelled(obs, "happy"), True, stop)
+    q.push(END, True, stop)
+    mood.start()
+    mood.join(30)
+    assert mood.drained.is_set() and len(sink.moods) == 1, sink.moods

@@ -13,7 +13,14 @@ from face_helpers import face_frame, fer, needs_fer, no_face_frame
 
 from edge.manifest import ModelError
 from edge.vision import align
-from edge.vision.blazeface import BlazeFaceDetector, BlazeFaceParams, Detection, check_vendored, windows_for
+from edge.vision.blazeface import (
+    BlazeFaceDetector,
+    BlazeFaceParams,
+    Detection,
+    check_vendored,
+    stretch,
+    windows_for,
+)
 from edge.vision.detectors import make_detector
 from edge.vision.people import choose_faces, fuse_faces
 
@@ -58,6 +65,12 @@ def test_vendored_detector_is_checked(tmp_path):
         make_detector("blazeface", mystery=1)
     with pytest.raises(ValueError, match="min_score"):
         BlazeFaceParams(min_score=1.5)
+    with pytest.raises(ValueError, match="contrast: expected 'stretch' or 'none', got 'clahe'"):
+        BlazeFaceParams(contrast="clahe")
+    w = np.linspace(60.0, 100.0, 128 * 128, dtype=np.float32).reshape(128, 128)
+    s = stretch(w)  # the 1st-99th percentile of a dim window spread over 0..255
+    assert s.min() == 0.0 and s.max() == 255.0 and np.median(s) == pytest.approx(127.5, abs=1)
+    assert stretch(np.full((4, 4), 90.0)).max() == 0.0  # a flat window stays flat
 
 
 @pytest.mark.parametrize("size,tile", [((320, 240), 160), ((640, 480), 160), ((320, 240), 240)])
@@ -141,6 +154,17 @@ def test_fusion_policies():
         assert fuse_faces([None], boxes[:1], (320, 240), policy) == (None, None)
         assert np.array_equal(fuse_faces([a], boxes[:1], (320, 240), policy)[0], a)
     assert choose_faces([(0, 0, 10, 10), (0, 0, 30, 30), (5, 5, 20, 20)], 2) == [1, 2]
+    # Regression: ``mean`` of one face renormalised it, so a face whose float32
+    # probabilities do not sum to exactly 1 (a softmax's usually do not) came out changed
+    # in the 8th decimal: one person was not exactly the one-person answer.
+    e = np.exp(np.random.default_rng(0).normal(size=7).astype(np.float32))
+    d = (e / e.sum()).astype(np.float32)  # a softmax of 7 classes: sums to 1 + 1.2e-7
+    assert float(d.sum()) != 1.0
+    for policy in ("largest", "mean", "nearest_to_centre"):
+        got, i = fuse_faces([d], boxes[:1], (320, 240), policy)
+        assert i == 0 and np.array_equal(got, d), policy
+        got, i = fuse_faces([None, d], boxes[:2], (320, 240), policy)
+        assert i == 1 and np.array_equal(got, d), policy
     with pytest.raises(ValueError, match="policy 'vote'"):
         fuse_faces([a], boxes[:1], (320, 240), "vote")
     with pytest.raises(ValueError, match="max_faces"):

@@ -62,7 +62,8 @@ def _payloads(tmp_path):
                             policy=Policy.MATCH, calibration=cal,
                             playback={"state": "playing", "since": 1.0}, interpreter=None,
                             versions=versions(None))
-    return {"mood": P.mood_payload(est, {"voice": "angry", "face": "happy"}, time.time()),
+    faces = P.FrameFaces(2, 1)
+    return {"mood": P.mood_payload(est, {"voice": "angry", "face": "happy"}, time.time(), faces),
             "tracks": P.tracks_payload(recs, Policy.MATCH, None, "first mood", est, time.time()),
             "stats": stats}
 
@@ -88,5 +89,10 @@ def test_home_assistant_templates_render_from_the_payload_builders(tmp_path):
     assert rendered >= 10
     assert env.from_string(comps["moodedge_pi_mood"]["value_template"]).render(
         value_json=built["mood"]) == built["mood"]["quadrant"]
+    faces = env.from_string(comps["moodedge_pi_faces"]["value_template"])
+    assert faces.render(value_json=built["mood"]) == "2"
+    # no camera frames yet (null), or a payload from before the field: unknown in HA
+    assert faces.render(value_json=dict(built["mood"], faces=None)) == "None"
+    assert faces.render(value_json={"quadrant": "calm"}) == "None"
     policy = comps["moodedge_pi_policy"]
     assert env.from_string(policy["value_template"]).render(value_json=built["tracks"]) == "match"

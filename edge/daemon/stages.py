@@ -30,17 +30,21 @@ from edge.mood.fusion import (
     Observation,
     while_music,
 )
-from edge.publish.payloads import mood_payload
+from edge.publish.payloads import FrameFaces, mood_payload
 
 log = logging.getLogger(__name__)
 
 
 class FaceResultLike(Protocol):
-    label: str | None  # None: no face in the frame
+    label: str | None  # None: no usable face in the frame (no guess)
     probabilities: Mapping[str, float]
     valence: float | None
     arousal: float | None
     confidence: float
+    # For ``…/mood`` (read with getattr: a recogniser without them gives null there):
+    faces: int  # faces detected in the frame
+    classified: int  # of those, the faces given a guess
+    reason: str | None  # why label is None ("no face", "face too small (…)", ...)
 
 
 class FaceRecogniser(Protocol):
@@ -58,10 +62,22 @@ class SpeechLike(Protocol):
 
 @dataclass(frozen=True)
 class Labelled:
-    """An observation for fusion and the label it came from (for the mood's ``sources``)."""
+    """An observation for fusion and the label it came from (for the mood's ``sources``);
+    from the camera also what its frame showed (``obs`` None: a frame with no guess)."""
 
-    obs: Observation
+    obs: Observation | None
     label: str | None
+    faces: FrameFaces | None = None
+
+
+def frame_faces(r: FaceResultLike) -> FrameFaces:
+    """The faces of a frame as ``…/mood`` reports them."""
+    def count(name: str) -> int | None:
+        n = getattr(r, name, None)
+        return None if n is None else int(n)
+
+    reason = getattr(r, "reason", None) if r.label is None else None
+    return FrameFaces(count("faces"), count("classified"), None if reason is None else str(reason))
 
 
 class RecogniserWorker(Worker):
@@ -94,10 +110,10 @@ class RecogniserWorker(Worker):
             log.warning("%s: bad recogniser output, skipped: %s", self.name, exc)
             return
         self.stats.processed(time.perf_counter() - t)
-        if result is None:
+        if result is None or result.obs is None:
             self.stats.count("no_result")
-            return
-        self.out.push(result, self.clock.wait_for_room, self.stop_event)
+        if result is not None:  # a frame with no guess still says how many faces it showed
+            self.out.push(result, self.clock.wait_for_room, self.stop_event)
 
 
 class SpeechWorker(RecogniserWorker):
@@ -123,17 +139,19 @@ class FaceWorker(RecogniserWorker):
 
     def classify(self, frame: np.ndarray, ts: float) -> Labelled | None:
         r = self.rec.classify_frame(frame)
-        if r.label is None:  # no face in the frame
-            return None
+        faces = frame_faces(r)
+        if r.label is None:  # no usable face in the frame: no guess
+            return Labelled(None, None, faces)
         if r.probabilities:
-            return Labelled(Observation.from_probabilities(FACE, ts, r.probabilities), r.label)
+            return Labelled(Observation.from_probabilities(FACE, ts, r.probabilities), r.label, faces)
         return Labelled(Observation(FACE, ts, float(r.valence), float(r.arousal),
-                                    float(r.confidence)), r.label)
+                                    float(r.confidence)), r.label, faces)
 
 
 class MoodWorker(Worker):
     """Fuses observations; every ``interval_s`` estimates the mood, publishes it when it
-    changed (or every ``refresh_s``), and hands every estimate to ``on_estimate``.
+    changed (quadrant, emotion, the number of faces, or valence/arousal/confidence by
+    ``min_change``; or every ``refresh_s``), and hands every estimate to ``on_estimate``.
 
     With ``on_end``, once :data:`END` came from each of its ``inputs``, it publishes a
     final mood of everything observed, then calls ``on_end()`` (``drained`` is set)."""
@@ -149,8 +167,9 @@ class MoodWorker(Worker):
         self.on_estimate, self.clock, self.on_end = on_estimate, clock, on_end
         self.open_inputs = inputs
         self.labels: dict[str, str | None] = {}
+        self.faces: FrameFaces | None = None  # the latest camera frame's
         self.latest_ts: float | None = None
-        self.next_tick = time.monotonic()
+        self.next_tick = time.monotonic() + cfg.interval_s  # a first tick due at once raced the first items
         self.last: dict[str, Any] | None = None
         self.last_time = 0.0
         self.drained = threading.Event()
@@ -184,11 +203,14 @@ class MoodWorker(Worker):
             if self.open_inputs == 0:
                 self._end()
         elif item is not None:
-            t = time.perf_counter()
-            self.fuser.observe(item.obs)
-            self.labels[item.obs.modality] = item.label
-            self.latest_ts = max(self.latest_ts or item.obs.ts, item.obs.ts)
-            self.stats.processed(time.perf_counter() - t)
+            if item.faces is not None:
+                self.faces = item.faces
+            if item.obs is not None:
+                t = time.perf_counter()
+                self.fuser.observe(item.obs)
+                self.labels[item.obs.modality] = item.label
+                self.latest_ts = max(self.latest_ts or item.obs.ts, item.obs.ts)
+                self.stats.processed(time.perf_counter() - t)
         if time.monotonic() >= self.next_tick:
             self.next_tick = time.monotonic() + self.cfg.interval_s
             if self.latest_ts is not None:
@@ -204,7 +226,7 @@ class MoodWorker(Worker):
 
     def tick(self, force: bool = False) -> None:
         est = self.fuser.estimate(self.clock.now(self.latest_ts))
-        payload = mood_payload(est, self.labels, time.time())
+        payload = mood_payload(est, self.labels, time.time(), self.faces)
         if force or self._changed(payload):
             self.sink.publish("mood", payload)
             self.stats.count("published")
@@ -215,7 +237,7 @@ class MoodWorker(Worker):
         last = self.last
         if last is None or time.monotonic() - self.last_time >= self.cfg.refresh_s:
             return True
-        if (p["quadrant"], p["emotion"]) != (last["quadrant"], last["emotion"]):
+        if (p["quadrant"], p["emotion"], p["faces"]) != (last["quadrant"], last["emotion"], last["faces"]):
             return True
         return any(abs(p[k] - last[k]) >= self.cfg.min_change
                    for k in ("valence", "arousal", "confidence"))

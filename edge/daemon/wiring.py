@@ -31,10 +31,17 @@ from edge.daemon.pipeline import Pipeline, RunOptions
 from edge.daemon.stages import FaceRecogniser, MoodWorker, SpeechLike
 from edge.daemon.state import STATE_FILE, State
 from edge.recognisers import load_recogniser
+from edge.vision.expression import FaceOptions
 
 log = logging.getLogger(__name__)
 
 STAGES = ("audio", "speech", "camera", "face", "fusion", "tracks", "commands")
+
+
+def load_face(config: Config) -> tuple[FaceRecogniser | None, str]:
+    """The camera's recogniser with the config's ``[face]`` options, or why there is none."""
+    return load_recogniser("face", config.camera.recogniser, config.camera.face_model,
+                           config.face, FaceOptions())
 
 
 class Daemon:
@@ -63,8 +70,7 @@ class Daemon:
             load_recogniser("speech", config.audio.recogniser, config.audio.speech_model)
             if speech == "load" else (speech, "no speech model"))
         self.face, self.face_why = (
-            load_recogniser("face", config.camera.recogniser, config.camera.face_model)
-            if face == "load" else (face, "no face recogniser"))
+            load_face(config) if face == "load" else (face, "no face recogniser"))
         self.pipeline: Pipeline | None = None  # by build()
         self.workers: list[Worker] = []
         self.mood: MoodWorker | None = None

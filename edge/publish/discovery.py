@@ -52,6 +52,10 @@ def discovery_payload(device_id: str, base_topic: str, name: str = "") -> dict[s
                                   "{{ (value_json.confidence * 100) | round(0) }}",
                                   unit_of_measurement="%", state_class="measurement",
                                   icon="mdi:gauge"),
+        uid("faces"): sensor("faces", "Faces seen", mood,
+                             "{{ value_json.faces if value_json.faces is defined "
+                             "and value_json.faces is not none else None }}",
+                             state_class="measurement", icon="mdi:account-group"),
         uid("track"): sensor(
             "track", "Current track", tracks,
             "{{ (value_json.tracks[0].artist ~ ' - ' ~ value_json.tracks[0].title)[:250] "

@@ -7,6 +7,7 @@ The Home Assistant templates (:mod:`edge.publish.discovery`) read these fields;
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from edge.mood.fusion import MoodEstimate
@@ -14,9 +15,20 @@ from edge.music.recommend import Policy, Recommendation
 from edge.num import rnd
 
 
+@dataclass(frozen=True)
+class FrameFaces:
+    """What the latest camera frame showed (``faces``, ``faces_classified``,
+    ``face_reason`` in ``…/mood``); None where the recogniser does not say."""
+
+    seen: int | None  # faces detected in the frame
+    classified: int | None  # of those, the faces given a guess
+    reason: str | None = None  # why the frame's face label is null ("no face", ...)
+
+
 def mood_payload(est: MoodEstimate, labels: Mapping[str, str | None],
-                 wall_ts: float) -> dict[str, Any]:
-    """``…/mood``: the fused point and, per modality, label, confidence, age."""
+                 wall_ts: float, faces: FrameFaces | None = None) -> dict[str, Any]:
+    """``…/mood``: the fused point and, per modality, label, confidence, age; and the
+    faces of the latest camera frame (all None without camera frames)."""
     sources = {
         m: {"label": labels.get(m), "confidence": rnd(c.confidence),
             "age_s": rnd(c.age_s, 2), "valence": rnd(c.valence),
@@ -27,7 +39,10 @@ def mood_payload(est: MoodEstimate, labels: Mapping[str, str | None],
     emotion = labels.get(max(live)[1]) if live else None
     return {"ts": round(wall_ts, 3), "valence": rnd(est.valence),
             "arousal": rnd(est.arousal), "confidence": rnd(est.confidence),
-            "quadrant": est.quadrant, "emotion": emotion, "sources": sources}
+            "quadrant": est.quadrant, "emotion": emotion, "sources": sources,
+            "faces": None if faces is None else faces.seen,
+            "faces_classified": None if faces is None else faces.classified,
+            "face_reason": None if faces is None else faces.reason}
 
 
 def tracks_payload(recs: Sequence[Recommendation], policy: Policy,

@@ -33,7 +33,7 @@ TOPICS: tuple[Topic, ...] = (
     Topic("mood", True, 1, P.mood_payload,
           '`{"ts", "valence", "arousal", "confidence", "quadrant", "emotion", "sources": '
           '{"voice": {"label", "confidence", "age_s", "valence", "arousal", "share"}, '
-          '"face": {…}}}`'),
+          '"face": {…}}, "faces", "faces_classified", "face_reason"}`'),
     Topic("tracks", True, 1, P.tracks_payload,
           '`{"ts", "policy", "target", "trigger", "mood": {…}, "tracks": [{"uri", "title", '
           '"artist", "valence", "arousal", "reason"}]}`'),

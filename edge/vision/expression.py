@@ -80,9 +80,9 @@ class FaceOptions:
         if not 8 <= int(self.min_face) <= 1024:
             raise ValueError(f"min_face: expected 8..1024 pixels, got {self.min_face}")
         if not 0.0 < self.max_yaw <= 2.0:
-            raise ValueError(f"max_yaw: expected 0..2 eye distances, got {self.max_yaw}")
+            raise ValueError(f"max_yaw: expected (0, 2] eye distances, got {self.max_yaw}")
         if not 0.0 < self.max_roll <= 90.0:
-            raise ValueError(f"max_roll: expected 0..90 degrees, got {self.max_roll}")
+            raise ValueError(f"max_roll: expected (0, 90] degrees, got {self.max_roll}")
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,12 @@ class FaceResult:
     box: Box | None  # (x, y, w, h) of the face classified, in frame pixels
     extra: dict = field(default_factory=dict)
     reason: str | None = None  # why label is None
-    per_face: tuple[FaceObservation, ...] = ()  # the classified faces, largest first
+    per_face: tuple[FaceObservation, ...] = ()  # the faces looked at, largest first
+
+    @property
+    def classified(self) -> int:
+        """Of the faces looked at, those given a guess (not refused as too small/turned)."""
+        return sum(o.probabilities is not None for o in self.per_face)
 
 
 def check_face_params(model: TFLiteModel) -> FaceParams:
@@ -238,13 +243,16 @@ class FaceRecogniser:
         aligned = self.align_crop(gray)
         x = preprocess_crops(gray, self.params) if aligned is None else normalise(aligned, self.params)
         probs = face_probs(self.model.predict, x, self.params)[0]
-        return self.result(probs, 1, (0, 0, int(w), int(h)), extra={"aligned": aligned is not None})
+        box = (0, 0, int(w), int(h))
+        return self.result(probs, 1, box, per_face=(FaceObservation(box, probs),),
+                           extra={"aligned": aligned is not None})
 
 
-def face_recogniser(model_path: Path | str | None = None) -> FaceRecogniser:
-    """The shipped face model (or ``model_path``): the factory ``camera.recogniser``
-    names by default (:mod:`edge.recognisers`)."""
+def face_recogniser(model_path: Path | str | None = None,
+                    options: FaceOptions | None = None) -> FaceRecogniser:
+    """The shipped face model (or ``model_path``) with the config's ``[face]`` options: the
+    factory ``camera.recogniser`` names by default (:mod:`edge.recognisers`)."""
     from edge.runtime import default_models_dir, load_model
 
     path = Path(model_path) if model_path else default_models_dir() / "face_expression.tflite"
-    return FaceRecogniser(load_model(path, "face"))
+    return FaceRecogniser(load_model(path, "face"), options=options)

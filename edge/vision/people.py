@@ -56,5 +56,7 @@ def fuse_faces(probs: list[np.ndarray | None], boxes: list[Box], frame_size: tup
 
         j = min(ok, key=lambda j: (dist(j), -boxes[j][2] * boxes[j][3]))
         return np.asarray(probs[j], np.float32), j
+    if len(ok) == 1:  # one face: its own probabilities, not renormalised (exactly one person)
+        return np.asarray(probs[ok[0]], np.float32), ok[0]
     mean = np.mean([np.asarray(probs[j], np.float32) for j in ok], axis=0)
-    return mean / max(float(mean.sum()), 1e-12), (ok[0] if len(ok) == 1 else None)
+    return mean / max(float(mean.sum()), 1e-12), None
