@@ -28,7 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-import edge.cli  # noqa: E402, F401  (edge-cli's process settings, one BLAS thread, before NumPy)
+import edge.cli  # noqa: E402
+
+edge.cli.blas_threads_for(["library"])  # edge-cli's process settings: one BLAS thread, before NumPy
 
 CHILD = """
 import json, resource, sys, time
