@@ -86,64 +86,69 @@ def room_metrics(predict, clips, signals, music: list[np.ndarray], seed: int, p,
     condition, the share of clean speech windows kept (of those the energy gate passes on
     the clean clip) clean and in the noisy room, and the share of music-only windows passed,
     with the no-speech ``threshold`` (default: the device's)."""
-    from edge.audio.speech import gate
-    from training.speech import clip_probs, clip_windows, gate_rates, score_clips, window_outputs
+    from training.speech import probs_of, score_clips
 
     t = _threshold() if threshold is None else threshold
-
-    idx = [i for i, c in enumerate(clips) if c.corpus == "ravdess"]
-    rav, sig = [clips[i] for i in idx], [signals[i] for i in idx]
-    clean = clip_windows(sig, p, vad)
+    n = len(labels)
+    rav = [c for c in clips if c.corpus == "ravdess"]
+    heard = _heard(predict, clips, signals, music, seed, p, vad, CONDITIONS)
     out: dict = {"clips": len(rav), "seed": seed, "music_clips": len(music), "no_speech_threshold": t}
-    out["clean_uar"] = score_clips(clip_probs(predict, clean, len(labels), t), rav, labels)["ravdess"]["uar"]
-    kept_clean = gate_rates(predict, clean, len(labels), t)
-    out["speech_windows_kept_clean"] = kept_clean["passed"] / max(kept_clean["energy_gate_passed"], 1e-9)
-    for cond in CONDITIONS:
-        sim = simulate(cond, sig, seed, music or None)
-        prep = clip_windows(sim.signals, p, vad)
-        res = score_clips(clip_probs(predict, prep, len(labels), t), rav, labels)["ravdess"]
+    for cond in ("clean", *CONDITIONS):
+        res = score_clips(probs_of(*heard[cond], n, t), rav, labels)["ravdess"]
+        if cond == "clean":
+            out["clean_uar"] = res["uar"]
+            continue
         out[f"{cond}_uar"] = res["uar"]
         out[f"{cond}_accuracy"] = res["accuracy"]
         out[f"{cond}_no_guess"] = res["no_guess"]
-        if cond == "room_noise15":  # the clean clip's speech windows, kept in the room?
-            kept = ref = 0
-            for (_, v_clean), (_, v_room), probs in zip(clean, prep, window_outputs(predict, prep)):
-                _, k = gate(probs, v_room, len(labels), t)
-                kept, ref = kept + int((k & v_clean).sum()), ref + int(v_clean.sum())
-            out["speech_windows_kept_room_noise15"] = kept / max(ref, 1)
-    if music:
-        sim = simulate("music_only", music, seed, music)
-        g = gate_rates(predict, clip_windows(sim.signals, p, vad), len(labels), t)
-        out["music_windows_passed"] = g["passed"]
-        out["music_windows_passed_energy_gate"] = g["energy_gate_passed"]
+    out.update(_gate_rates(heard, n, t))
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
 
 
 def gate_sweep(predict, clips, signals, music: list[np.ndarray], seed: int, p, vad, labels,
                thresholds: list[float]) -> list[dict]:
     """Per no-speech threshold: music-only windows passed, and speech windows kept clean
-    and in ``room_noise15`` (of those the energy gate passes on the clean clip)."""
-    from edge.audio.speech import gate
+    and in ``room_noise15`` (of those the energy gate passes on the clean clip); the model
+    runs once over each condition's windows."""
+    heard = _heard(predict, clips, signals, music, seed, p, vad, ("room_noise15",))
+    return [{"threshold": t, **{k: round(v, 4) for k, v in _gate_rates(heard, len(labels), t).items()
+                                 if k != "music_windows_passed_energy_gate"}}
+            for t in thresholds]
+
+
+def _heard(predict, clips, signals, music, seed, p, vad, conditions) -> dict:
+    """Per condition ("clean", ``conditions``, "music_only" when there is music): the
+    RAVDESS clips' (or songs') device windows and the model's outputs for them."""
     from training.speech import clip_windows, window_outputs
 
     sig = [x for c, x in zip(clips, signals) if c.corpus == "ravdess"]
-    n = len(labels)
-    clean = clip_windows(sig, p, vad)
-    room = clip_windows(simulate("room_noise15", sig, seed).signals, p, vad)
-    songs = clip_windows(simulate("music_only", music, seed, music).signals, p, vad)
-    outs = {k: window_outputs(predict, v) for k, v in (("clean", clean), ("room", room), ("music", songs))}
-    rows = []
-    for t in thresholds:
-        ref = sum(int(v.sum()) for _, v in clean)
-        kc = sum(int(gate(o, v, n, t)[1].sum()) for (_, v), o in zip(clean, outs["clean"]))
-        kr = sum(int((gate(o, vr, n, t)[1] & vc).sum())
-                 for (_, vc), (_, vr), o in zip(clean, room, outs["room"]))
-        km = sum(int(gate(o, v, n, t)[1].sum()) for (_, v), o in zip(songs, outs["music"]))
-        total = sum(len(v) for _, v in songs)
-        rows.append({"threshold": t, "music_windows_passed": round(km / max(total, 1), 4),
-                     "speech_windows_kept_clean": round(kc / max(ref, 1), 4),
-                     "speech_windows_kept_room_noise15": round(kr / max(ref, 1), 4)})
-    return rows
+    heard = {"clean": clip_windows(sig, p, vad)}
+    for cond in conditions:
+        heard[cond] = clip_windows(simulate(cond, sig, seed, music or None).signals, p, vad)
+    if music:
+        heard["music_only"] = clip_windows(simulate("music_only", music, seed, music).signals, p, vad)
+    return {k: (v, window_outputs(predict, v)) for k, v in heard.items()}
+
+
+def _gate_rates(heard: dict, n: int, t: float) -> dict:
+    """The gate's shares at threshold ``t``: speech windows kept (of those the energy gate
+    passes on the clean clip) clean and in ``room_noise15``, music-only windows passed."""
+    from edge.audio.speech import gate
+
+    (clean, clean_out), (room, room_out) = heard["clean"], heard["room_noise15"]
+    ref = sum(int(v.sum()) for _, v in clean)
+    kept_clean = sum(int(gate(o, v, n, t)[1].sum()) for (_, v), o in zip(clean, clean_out))
+    kept_room = sum(int((gate(o, vr, n, t)[1] & vc).sum())
+                    for (_, vc), (_, vr), o in zip(clean, room, room_out))
+    out = {"speech_windows_kept_clean": kept_clean / max(ref, 1e-9),
+           "speech_windows_kept_room_noise15": kept_room / max(ref, 1)}
+    if "music_only" in heard:
+        songs, songs_out = heard["music_only"]
+        total = max(sum(len(v) for _, v in songs), 1)
+        out["music_windows_passed"] = sum(int(gate(o, v, n, t)[1].sum())
+                                          for (_, v), o in zip(songs, songs_out)) / total
+        out["music_windows_passed_energy_gate"] = sum(int(v.sum()) for _, v in songs) / total
+    return out
 
 
 def _threshold() -> float:

@@ -240,8 +240,15 @@ def clip_probs(predict, prepared, n_classes: int, no_speech_threshold: float = N
                ) -> list[np.ndarray | None]:
     """Clip probabilities via the device's gate() and aggregate(); predict: (n,T,C) ->
     (n,K) with K = n_classes, or n_classes + 1 for a model with a no-speech output."""
+    return probs_of(prepared, window_outputs(predict, prepared), n_classes, no_speech_threshold)
+
+
+def probs_of(prepared, outputs: list[np.ndarray], n_classes: int,
+             no_speech_threshold: float = NO_SPEECH_THRESHOLD) -> list[np.ndarray | None]:
+    """Clip probabilities from the model's ``outputs`` for the ``prepared`` clips
+    (:func:`window_outputs`), through the device's gate() and aggregate()."""
     out = []
-    for (_, voiced), probs in zip(prepared, window_outputs(predict, prepared)):
+    for (_, voiced), probs in zip(prepared, outputs):
         emo, kept = gate(probs, voiced, n_classes, no_speech_threshold)
         out.append(aggregate(emo, kept))
     return out
