@@ -391,12 +391,39 @@ def test_leave_one_corpus_out_reuses_the_banks_and_scores_the_left_out_corpus(tm
     assert m.metrics["leave_one_corpus_out"] == res
     assert m.metrics["target"]["leave_one_corpus_out_met"] is False
 
-    # refused by name: banks without the asked corpus, --banks-from without --final, a corpus it trained on
+    # refused by name: banks without the asked corpus, a --final run's banks without
+    # --final, a corpus it trained on
     with pytest.raises(SystemExit, match="has no banks of \\['ased'\\]"):
         train_main(["--data", str(DATA), "--corpora", "ased", "--out", str(tmp_path / "x"),
                     "--banks-from", str(full / "banks.pkl"), *tiny])
     assert train_main(["--data", str(DATA), "--out", str(tmp_path / "y"),
                        "--banks-from", str(full / "banks.pkl")]) == 2
-    assert "--banks-from needs --final" in capsys.readouterr().err
+    assert "hold validation speakers" in capsys.readouterr().err
     assert loco_main(["--run", str(full), "--data", str(DATA)]) == 2
     assert "expected one corpus left out" in capsys.readouterr().err
+
+
+def test_arousal_aux_trains_baved_through_a_head_the_saved_model_does_not_have(tmp_path):
+    """--arousal-aux: BAVED's training speakers join with their arousal levels (no emotion),
+    the arousal loss is logged, the saved network keeps its emotion outputs only; a
+    validation run's banks serve another validation run through --banks-from."""
+    import keras
+
+    from training.speech import main as train_main
+
+    tiny = ["--epochs", "1", "--max-clips", "12", "--versions", "1", "--per-clip", "1",
+            "--widths", "8", "8", "8", "8", "--threads", "2"]
+    base, aux = tmp_path / "base", tmp_path / "aux"
+    assert train_main(["--data", str(DATA), "--corpora", "ravdess", "--out", str(base),
+                       "--resume", *tiny]) == 0
+    assert train_main(["--data", str(DATA), "--corpora", "ravdess", "--out", str(aux),
+                       "--banks-from", str(base / "banks.pkl"), "--arousal-aux",
+                       "--speaker-adversary", "0.3", "--resume", *tiny]) == 0
+    meta = json.loads((aux / "train_meta.json").read_text())
+    assert meta["banks_per_corpus"]["baved"] == 12
+    assert meta["args"]["arousal_aux"] is True
+    rec = meta["history"][-1]
+    assert np.isfinite(rec["arousal_loss"]) and np.isfinite(rec["loss"]) and "speaker_loss" in rec
+    model = keras.models.load_model(aux / "best.keras", compile=False)
+    assert model.output_shape == (None, 8)
+    assert (aux / "banks_arousal.pkl").exists()

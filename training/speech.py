@@ -60,6 +60,7 @@ class Bank:
     allowed: np.ndarray | None = None
     corpus: str = ""
     speaker: int = -1
+    arousal: int = -1  # an arousal level of its own (BAVED, training.arousal), else -1
 
 
 # ---------------------------------------------------------------- augmentation
@@ -176,7 +177,9 @@ def masked_targets(y: np.ndarray, masks: np.ndarray, smoothing: float = 0.1) -> 
     clip's allowed classes, then the mask of those classes."""
     k = masks.shape[1]
     onehot = np.eye(k, dtype=np.float32)[y]
-    soft = (1 - smoothing) * onehot + smoothing * masks / masks.sum(axis=1, keepdims=True)
+    # a clip that supervises no class (BAVED: arousal only) gets an all-zero row
+    soft = (1 - smoothing) * onehot + smoothing * masks / np.maximum(masks.sum(axis=1, keepdims=True), 1)
+    soft *= masks.sum(axis=1, keepdims=True) > 0
     return np.concatenate([soft, masks], axis=1).astype(np.float32)
 
 
@@ -476,6 +479,49 @@ def read_banks(path: Path, corpora: list[str] | None = None) -> list[Bank]:
     return banks
 
 
+def write_banks(path: Path, banks: list[Bank]) -> None:
+    """Keep a long run's feature banks for the next ``--resume`` (or ``--banks-from``)."""
+    import pickle
+
+    with path.open("wb") as fh:
+        pickle.dump(banks, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def room_scenes(args, music: list[np.ndarray], babble: list[np.ndarray]):
+    """rng -> a random living room (training/rooms.py) with the training artists' music
+    and a babble of training speakers."""
+    from training.rooms import random_scene
+
+    def scenes(r):
+        return random_scene(r, music, babble, p_music=args.p_music)
+
+    return scenes
+
+
+def arousal_banks(args, p: F.FeatureParams, vad: VadParams, scenes, first_speaker: int,
+                  n_outputs: int) -> list[Bank]:
+    """BAVED's training speakers' clips (with ``--final`` its validation speakers' too),
+    augmented like every clip, with their arousal level and no emotion class
+    (``training.arousal``)."""
+    from training.arousal import level_of_clip
+
+    split = by_split(load_corpora(Path(args.data), ["baved"]))
+    clips = split["train"] + (split["val"] if args.final else [])
+    if args.max_clips:
+        clips = clips[:: max(1, len(clips) // args.max_clips)][: args.max_clips]
+    sig = load_signals(clips, p.sample_rate)
+    banks = build_in_parallel(
+        lambda i: make_bank(sig[i], 0, p, vad, args.versions,
+                            np.random.default_rng([args.seed, 2 * 10**6 + i]),
+                            tuple(args.speed_range), scenes),
+        len(clips), args.bank_workers)
+    for b, c, sp in zip(banks, clips, speaker_ids(clips) + first_speaker):
+        b.allowed, b.corpus, b.speaker = np.zeros(n_outputs, np.float32), "baved", int(sp)
+        b.arousal = level_of_clip(c)
+    log.info("arousal banks: %d BAVED clips", len(banks))
+    return banks
+
+
 def make_banks(train_sig, fit_clips, outputs, allowed, spk_all, music_train, p, vad, scenes, args):
     """Every training clip's bank (and the no-speech banks), each seeded by its index."""
     banks = build_in_parallel(
@@ -528,6 +574,7 @@ def train(args: argparse.Namespace) -> Path:
     cache = out / "banks.pkl"
     # drawn on every path, so that the epochs' draws do not depend on where the banks came from
     babble_idx = rng.choice(len(fit_clips), min(400, len(fit_clips)), replace=False) if args.rooms else None
+    train_sig: list[np.ndarray] | None = None
     if args.banks_from:
         banks = read_banks(Path(args.banks_from), args.corpora)
     elif args.resume and cache.exists():
@@ -535,22 +582,26 @@ def train(args: argparse.Namespace) -> Path:
     else:
         train_sig = load_signals(fit_clips, p.sample_rate)
         music_train, music_val = load_music(Path(args.data), p.sample_rate, args)
-        scenes = None
-        if args.rooms:
-            from training.rooms import random_scene
-
-            babble = [train_sig[i] for i in babble_idx]
-
-            def scenes(r):
-                return random_scene(r, music_train, babble, p_music=args.p_music)
-
+        scenes = room_scenes(args, music_train, [train_sig[i] for i in babble_idx]) if args.rooms else None
         banks = make_banks(train_sig, fit_clips, outputs, corpus_masks(fit_clips, outputs),
                            speaker_ids(fit_clips), music_train, p, vad, scenes, args)
         if args.resume:  # a long run: keep the banks for the next --resume
-            import pickle
-
-            with cache.open("wb") as fh:
-                pickle.dump(banks, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            write_banks(cache, banks)
+    if args.arousal_aux:
+        aux_cache = out / "banks_arousal.pkl"
+        if args.resume and aux_cache.exists():
+            aux = read_banks(aux_cache)
+        else:
+            scenes = None
+            if args.rooms:
+                music = load_music(Path(args.data), p.sample_rate, args)[0]
+                babble = ([train_sig[i] for i in babble_idx] if train_sig is not None
+                          else load_signals([fit_clips[i] for i in babble_idx], p.sample_rate))
+                scenes = room_scenes(args, music, babble)
+            aux = arousal_banks(args, p, vad, scenes, max(b.speaker for b in banks) + 1, len(outputs))
+            if args.resume:
+                write_banks(aux_cache, aux)
+        banks += aux
     if val_clips and (args.rooms or args.no_speech) and not music_val:
         music_val = load_music(Path(args.data), p.sample_rate, args)[1]
     log.info("feature banks ready in %.1fs: %d banks", time.time() - t0, len(banks))
@@ -560,13 +611,23 @@ def train(args: argparse.Namespace) -> Path:
     build = {"tcn": models.speech_tcn, "cnn2d": models.speech_cnn}[args.arch]
     model = build(p.window_frames, p.n_features, len(outputs), widths=tuple(args.widths))
     sched = keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * max(1, sum(draws) // args.batch))
-    trainer, reversal, loss = model, None, masked_crossentropy
+    trainer, reversal, loss, weights = model, None, [masked_crossentropy], [1.0]
     if args.speaker_adversary > 0:
         n_spk = max(b.speaker for b in banks) + 1
         trainer, reversal = models.with_speaker_adversary(model, n_spk)
-        loss = [masked_crossentropy, keras.losses.SparseCategoricalCrossentropy()]
+        loss, weights = loss + [keras.losses.SparseCategoricalCrossentropy()], weights + [1.0]
         log.info("speaker adversary: %d speakers, strength up to %g", n_spk, args.speaker_adversary)
-    trainer.compile(optimizer=optimizer(sched, args.weight_decay), loss=loss)
+    levels = None
+    if args.arousal_aux:
+        from training.arousal import bank_levels, with_arousal_head
+
+        trainer = with_arousal_head(model, trainer)
+        loss, weights = loss + [keras.losses.SparseCategoricalCrossentropy()], weights + [args.arousal_weight]
+        levels = bank_levels(banks, outputs)
+        log.info("arousal head: %d banks with a level, weight %g", int((levels >= 0).sum()),
+                 args.arousal_weight)
+    trainer.compile(optimizer=optimizer(sched, args.weight_decay), loss=loss[0] if len(loss) == 1 else loss,
+                    loss_weights=None if len(loss) == 1 or not args.arousal_aux else weights)
     state_file, ckpt = out / "state.json", out / "checkpoint.weights.h5"
     state = {"epoch": 0, "best_uar": -1.0, "best_epoch": 0, "history": []}
     if args.resume and state_file.exists() and ckpt.exists():
@@ -587,26 +648,36 @@ def train(args: argparse.Namespace) -> Path:
     for epoch in range(state["epoch"], args.epochs):
         te = time.time()
         x, y, idx = sample_epoch(banks, p, rng, args.per_clip, draws)
-        cw = class_weights(y, len(outputs))
-        sw = np.array([cw[int(c)] for c in y], np.float32)
+        emotion = masks[idx].sum(axis=1) > 0  # BAVED's windows carry no emotion
+        cw = class_weights(y[emotion], len(outputs))
+        sw = np.array([cw[int(c)] for c in y], np.float32) * emotion
         yt = masked_targets(y, masks[idx])
         if args.mixup > 0:  # mixed windows carry mixed targets and class weights
             x, yt, sw = mixup(x, yt, sw, args.mixup, rng)
-        if reversal is None:
+        if trainer is model:
             h = model.fit(x, yt, batch_size=args.batch, epochs=1, verbose=0, shuffle=True,
                           sample_weight=sw)
-        else:  # no mixup with the adversary; windows with no talker teach it nothing
-            reversal.strength.assign(adversary_strength(epoch, args.epochs, args.speaker_adversary))
-            spk = bank_spk[idx]
-            h = trainer.fit(x, [yt, np.maximum(spk, 0)], batch_size=args.batch, epochs=1,
-                            verbose=0, shuffle=True,
-                            sample_weight=[sw, (spk >= 0).astype(np.float32)])
+        else:  # no mixup with a second head; a window without a target teaches that head nothing
+            targets, weights_ = [yt], [sw]
+            if reversal is not None:
+                reversal.strength.assign(adversary_strength(epoch, args.epochs, args.speaker_adversary))
+                spk = bank_spk[idx]
+                targets.append(np.maximum(spk, 0))
+                weights_.append((spk >= 0).astype(np.float32))
+            if levels is not None:
+                lv = levels[idx]
+                targets.append(np.maximum(lv, 0))
+                weights_.append((lv >= 0).astype(np.float32))
+            h = trainer.fit(x, targets, batch_size=args.batch, epochs=1, verbose=0, shuffle=True,
+                            sample_weight=weights_)
         if epoch + 1 > swa_after:  # the epochs after that fraction of the run
             swa.add(model.get_weights())
         rec = {"epoch": epoch + 1, "loss": float(h.history["loss"][-1])}
         if reversal is not None:
             rec.update({"adversary_strength": round(float(reversal.strength.numpy()), 4),
                         "speaker_loss": float(h.history["speaker_loss"][-1])})
+        if levels is not None:
+            rec["arousal_loss"] = float(h.history["arousal_loss"][-1])
         if args.final:  # no held-out speakers: the last epoch is the model
             uar = float(epoch + 1)
         else:
@@ -729,13 +800,31 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-clips", type=int, default=0, help="smoke runs: clips per split")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--banks-from", default="", metavar="BANKS_PKL",
-                    help="with --final: train on another run's feature banks (its banks.pkl), "
-                         "keeping only --corpora's and the no-speech banks: a leave-one-corpus-"
-                         "out run of the same recipe (score it with training.loco)")
+                    help="train on another run's feature banks (its banks.pkl), keeping only "
+                         "--corpora's and the no-speech banks: with --final, a leave-one-corpus-"
+                         "out run of the same recipe (score it with training.loco); without, "
+                         "another validation run on a validation run's banks")
+    ap.add_argument("--arousal-aux", action="store_true",
+                    help="BAVED's training speakers join through a training-only 3-level "
+                         "arousal head, which the emotion-labelled clips supervise with their "
+                         "label's circumplex level (training/arousal.py); the saved model is "
+                         "unchanged in shape")
+    ap.add_argument("--arousal-weight", type=float, default=0.3,
+                    help="with --arousal-aux: the arousal loss's weight (the emotion loss's is 1)")
     ap.add_argument("--final", action="store_true",
                     help="train on train+val speakers for exactly --epochs epochs (choose the "
                          "number on a validation run first); the last epoch is the model")
     return ap
+
+
+def banks_are_final(path: Path) -> bool:
+    """Whether the run that wrote the banks ``path`` trained on validation speakers too
+    (its ``train_meta.json`` says ``--final``; a run that left none is taken as one)."""
+    meta = path.parent / "train_meta.json"
+    try:
+        return bool(json.loads(meta.read_text())["args"]["final"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -765,8 +854,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"training.speech: --speaker-adversary: expected >= 0, got {args.speaker_adversary}",
               file=sys.stderr)
         return 2
-    if args.banks_from and not args.final:
-        print("training.speech: --banks-from needs --final (the banks hold train+val speakers)",
+    if args.banks_from and not args.final and banks_are_final(Path(args.banks_from)):
+        print(f"training.speech: --banks-from {args.banks_from}: those banks hold validation "
+              "speakers (a --final run's); a run without --final needs a validation run's banks",
+              file=sys.stderr)
+        return 2
+    if args.arousal_aux and args.mixup > 0:
+        print("training.speech: --arousal-aux and --mixup: a mixed window has no one arousal "
+              "level; use one or the other", file=sys.stderr)
+        return 2
+    if args.arousal_weight < 0:
+        print(f"training.speech: --arousal-weight: expected >= 0, got {args.arousal_weight}",
               file=sys.stderr)
         return 2
     train(args)
