@@ -239,3 +239,58 @@ def test_a_change_in_the_number_of_faces_republishes_the_mood():
     assert not w._changed(mood_payload(est, {FACE: "happy"}, 0.0, FrameFaces(1, 0, "head turned")))
     assert w._changed(mood_payload(est, {FACE: "happy"}, 0.0, FrameFaces(2, 1)))
     assert w._changed(mood_payload(est, {FACE: "happy"}, 0.0, FrameFaces(0, 0, "no face")))
+
+
+def _mood_worker():
+    from edge.daemon.base import DropQueue, StageStats
+    from edge.daemon.clock import Replay
+    from edge.daemon.stages import MoodWorker
+
+    cfg = load_config(None, env={})
+    inq = DropQueue(8, StageStats("fusion"))
+    sink = ListSink()
+    w = MoodWorker(threading.Event(), cfg.fusion, cfg.mood, inq, sink, StageStats("fusion"),
+                   lambda est: None, Replay(fast=True))
+    return w, inq, sink, cfg
+
+
+def _feed(w, inq, item) -> None:
+    inq.push(item, True, threading.Event())
+    w.next_tick = 0.0  # tick now: the test decides when, not the wall clock
+    w.step()
+
+
+def test_pausing_the_camera_forgets_the_faces_of_its_last_frame(tmp_path):
+    """Regression: ``…/mood`` kept saying ``faces: 2`` after the camera was paused (privacy)."""
+    from edge.daemon.base import SourceStatus
+    from edge.daemon.control import DaemonControl
+    from edge.daemon.stages import Labelled
+    from edge.daemon.state import State
+
+    w, inq, sink, cfg = _mood_worker()
+    state = State(tmp_path / "state.json", cfg.tracks.policy, cfg.tracks.target)
+    control = DaemonControl(state, SourceStatus(), None, lambda: True)
+    control.mood = w
+    obs = Observation.from_probabilities(FACE, 1.0, {"happy": 0.9, "sad": 0.1})
+    _feed(w, inq, Labelled(obs, "happy", FrameFaces(2, 1), ts=1.0))
+    assert sink.moods[-1]["faces"] == 2
+    control.pause(["camera"], True)
+    _feed(w, inq, None)
+    assert sink.moods[-1]["faces"] is None, sink.moods[-1]
+    assert sink.moods[-1]["faces_classified"] is None
+
+
+def test_the_faces_of_a_frame_older_than_max_age_are_not_reported():
+    """Regression: a camera that stopped delivering (failed, retrying) left its last
+    frame's face count in every later ``…/mood``."""
+    from edge.daemon.stages import Labelled
+    from edge.mood.fusion import VOICE
+
+    w, inq, sink, cfg = _mood_worker()
+    face = Observation.from_probabilities(FACE, 1.0, {"happy": 0.9, "sad": 0.1})
+    _feed(w, inq, Labelled(face, "happy", FrameFaces(1, 1), ts=1.0))
+    assert sink.moods[-1]["faces"] == 1
+    later = 1.0 + cfg.fusion.max_age_s + 1.0
+    voice = Observation.from_probabilities(VOICE, later, {"sad": 0.8, "neutral": 0.2})
+    _feed(w, inq, Labelled(voice, "sad"))
+    assert sink.moods[-1]["faces"] is None, sink.moods[-1]

@@ -95,7 +95,10 @@ class DaemonControl:
         self.mood: MoodWorker | None = None  # set by the wiring
 
     def pause(self, what: Sequence[str], pause: bool) -> dict[str, Any]:
-        return self.state.pause(what, pause)
+        result = self.state.pause(what, pause)
+        if pause and "camera" in what and self.mood is not None:
+            self.mood.forget_faces()
+        return result
 
     def status(self) -> dict[str, Any]:
         return status_result(self.sources.snapshot(), self.state.paused_list(),

@@ -63,11 +63,13 @@ class SpeechLike(Protocol):
 @dataclass(frozen=True)
 class Labelled:
     """An observation for fusion and the label it came from (for the mood's ``sources``);
-    from the camera also what its frame showed (``obs`` None: a frame with no guess)."""
+    from the camera also what its frame showed (``obs`` None: a frame with no guess) and
+    the frame's timestamp ``ts``."""
 
     obs: Observation | None
     label: str | None
     faces: FrameFaces | None = None
+    ts: float | None = None
 
 
 def frame_faces(r: FaceResultLike) -> FrameFaces:
@@ -141,17 +143,19 @@ class FaceWorker(RecogniserWorker):
         r = self.rec.classify_frame(frame)
         faces = frame_faces(r)
         if r.label is None:  # no usable face in the frame: no guess
-            return Labelled(None, None, faces)
+            return Labelled(None, None, faces, ts)
         if r.probabilities:
-            return Labelled(Observation.from_probabilities(FACE, ts, r.probabilities), r.label, faces)
+            return Labelled(Observation.from_probabilities(FACE, ts, r.probabilities), r.label, faces, ts)
         return Labelled(Observation(FACE, ts, float(r.valence), float(r.arousal),
-                                    float(r.confidence)), r.label, faces)
+                                    float(r.confidence)), r.label, faces, ts)
 
 
 class MoodWorker(Worker):
     """Fuses observations; every ``interval_s`` estimates the mood, publishes it when it
     changed (quadrant, emotion, the number of faces, or valence/arousal/confidence by
     ``min_change``; or every ``refresh_s``), and hands every estimate to ``on_estimate``.
+    The faces it reports are the latest frame's while that frame is younger than fusion's
+    ``max_age_s`` and the camera is not paused (:meth:`forget_faces`).
 
     With ``on_end``, once :data:`END` came from each of its ``inputs``, it publishes a
     final mood of everything observed, then calls ``on_end()`` (``drained`` is set)."""
@@ -168,6 +172,7 @@ class MoodWorker(Worker):
         self.open_inputs = inputs
         self.labels: dict[str, str | None] = {}
         self.faces: FrameFaces | None = None  # the latest camera frame's
+        self.faces_ts: float | None = None  # its timestamp (None: no age known)
         self.latest_ts: float | None = None
         self.next_tick = time.monotonic() + cfg.interval_s  # a first tick due at once raced the first items
         self.last: dict[str, Any] | None = None
@@ -191,6 +196,10 @@ class MoodWorker(Worker):
 
         self.call_soon(apply)
 
+    def forget_faces(self) -> None:
+        """The camera was paused: its last frame's faces are no longer reported (any thread)."""
+        self.call_soon(lambda: setattr(self, "faces", None))
+
     def setup(self) -> None:
         if self.open_inputs == 0:
             self._end()
@@ -204,7 +213,7 @@ class MoodWorker(Worker):
                 self._end()
         elif item is not None:
             if item.faces is not None:
-                self.faces = item.faces
+                self.faces, self.faces_ts = item.faces, item.ts
             if item.obs is not None:
                 t = time.perf_counter()
                 self.fuser.observe(item.obs)
@@ -225,7 +234,10 @@ class MoodWorker(Worker):
         self.drained.set()
 
     def tick(self, force: bool = False) -> None:
-        est = self.fuser.estimate(self.clock.now(self.latest_ts))
+        now = self.clock.now(self.latest_ts)
+        est = self.fuser.estimate(now)
+        if self.faces_ts is not None and now - self.faces_ts > self.base_params.max_age_s:
+            self.faces = None  # the camera stopped delivering frames
         payload = mood_payload(est, self.labels, time.time(), self.faces)
         if force or self._changed(payload):
             self.sink.publish("mood", payload)
