@@ -31,16 +31,23 @@ def add_commands(sub) -> None:
                     help="recording of the person speaking normally and calmly (repeatable)")
     ap.add_argument("--image-dir", type=Path, help="folder of camera frames of the person at rest "
                     "(instead of the camera)")
-    ap.add_argument("--camera", help="'picamera' or a webcam number (default: the Pi camera if "
-                    "picamera2 is installed, else webcam 0)")
-    ap.add_argument("--state-dir", type=Path, help="where calibration.json goes "
-                    "(default: $MOODEDGE_STATE_DIR, systemd's $STATE_DIRECTORY, ~/.local/share/moodedge)")
+    ap.add_argument("--camera", help="'picamera' or a webcam number (default: the config's "
+                    "[camera]: the Pi camera if picamera2 is installed, else webcam 0)")
+    ap.add_argument("--config", type=Path, default=None,
+                    help="the daemon's TOML config (e.g. /etc/moodedge/config.toml): its [face] "
+                         "detector and options, models, [camera] and daemon.state_dir are used, "
+                         "so the steps see what the daemon will (default: the built-in defaults)")
+    ap.add_argument("--state-dir", type=Path, help="where calibration.json goes (default: the "
+                    "config's daemon.state_dir, $MOODEDGE_STATE_DIR, systemd's $STATE_DIRECTORY, "
+                    "~/.local/share/moodedge)")
     ap.add_argument("--seconds", type=float, default=8.0, help="length of each microphone recording")
     ap.add_argument("--audio-device", help="microphone name (substring) for the live steps")
     ap.add_argument("--sample-rate", type=int, default=16000, help="capture rate (the model's: 16000)")
     ap.add_argument("--skip", nargs="+", choices=STEPS, default=[], help="steps to skip")
-    ap.add_argument("--speech-model", type=Path, help="speech .tflite for the baseline step")
-    ap.add_argument("--face-model", type=Path, help="face .tflite for the baseline step")
+    ap.add_argument("--speech-model", type=Path,
+                    help="speech .tflite for the baseline step (default: the config's audio.speech_model)")
+    ap.add_argument("--face-model", type=Path,
+                    help="face .tflite for the baseline step (default: the config's camera.face_model)")
     ap.add_argument("--yes", "-y", action="store_true", help="no prompts (scripts, tests)")
     ap.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
     ap.add_argument("--report", type=Path, help="write a PNG: noise vs speech levels, baseline in A/V")
@@ -54,12 +61,33 @@ def _sigterm(_signum, _frame):
     raise KeyboardInterrupt
 
 
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    from edge.paths import default_state_dir
+def with_config(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with ``cfg`` (the validated :class:`edge.config.Config`) and the flags
+    left unset filled from it, as the daemon would use them."""
+    from edge.config import ConfigError, load_config
 
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        raise C.CalibrationError(str(exc)) from None
+    return replace_ns(args, cfg=cfg, state_dir=args.state_dir or cfg.state_dir(),
+                      speech_model=args.speech_model or cfg.audio.speech_model,
+                      face_model=args.face_model or cfg.camera.face_model)
+
+
+def replace_ns(ns: argparse.Namespace, **changes) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(ns), **changes})
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _sigterm)  # clean up like Ctrl-C: nothing half-written
-    state_dir = args.state_dir or default_state_dir()
     out = sys.stderr if args.json else sys.stdout
+    try:
+        args = with_config(args)
+    except C.CalibrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    state_dir = args.state_dir
     try:
         if args.list:
             return _list(state_dir)
@@ -174,7 +202,7 @@ def run_steps(args, out) -> tuple[list[C.StepResult], dict]:
         def noise():
             x = _audio(args, args.noise_file, args.seconds)
             extras["noise_levels"] = F.frame_levels_db(F.mfcc(x, p), p)
-            return _step(out, C.noise_step(x, p, **no_speech_gate(args)))
+            return _step(out, C.noise_step(x, p, args.cfg.audio.vad, **no_speech_gate(args)))
         results.append(guarded("room noise", noise))
     else:
         results.append(_step(out, C.StepResult("room noise", C.SKIPPED, "no --noise-file given")))
@@ -233,7 +261,7 @@ def no_speech_gate(args) -> dict:
         return {}
 
     def probs(x, threshold_db):
-        rec.vad = replace(rec.vad, threshold_db=threshold_db)
+        rec.vad = replace(args.cfg.audio.vad, threshold_db=threshold_db)
         return rec.no_speech_probs(x)
 
     return {"no_speech": probs, "default_no_speech": float(rec.model.manifest.gate["threshold"])}
@@ -242,7 +270,9 @@ def no_speech_gate(args) -> dict:
 def voice_baseline(args, clips, threshold_db, extras) -> C.StepResult:
     from edge.audio.speech import speech_recogniser
 
-    rec = speech_recogniser(args.speech_model, threshold_db)
+    rec = speech_recogniser(args.speech_model)
+    vad = args.cfg.audio.vad  # the daemon's gate, with this calibration's threshold
+    rec.vad = vad if threshold_db is None else replace(vad, threshold_db=threshold_db)
     pts = voice_points(rec, clips)
     extras["voice_points"] = pts
     return C.baseline_step("voice", pts)
@@ -255,11 +285,13 @@ def _live_frames(args, count: int = 10, every_s: float = 0.5) -> list[tuple[str,
     from edge.vision.faces import to_gray_u8
     from edge.vision.sources import CameraError, open_source
 
+    cam = args.cfg.camera
     spec = args.camera
     if spec is None:
-        spec = "picamera" if importlib.util.find_spec("picamera2") else "0"
+        pi = cam.backend == "picamera2" or (cam.backend == "auto" and importlib.util.find_spec("picamera2"))
+        spec = "picamera" if pi else str(cam.device)
     try:
-        source = open_source(spec, size=(640, 480))
+        source = open_source(spec, size=(cam.width, cam.height))
     except CameraError as exc:
         raise C.CalibrationError(str(exc)) from None
     frames = []
@@ -280,14 +312,16 @@ def _live_frames(args, count: int = 10, every_s: float = 0.5) -> list[tuple[str,
 
 
 def camera(args, frames: list) -> C.StepResult:
-    """Detector check on frames from the camera, or from --image-dir."""
+    """The configured detector (``[face] detector``) on frames from the camera, or from
+    --image-dir."""
     try:
-        from edge.vision.faces import FaceDetector
+        from edge.vision.detectors import make_detector
         from edge.vision.sources import ImageError, iter_image_files, load_image
 
-        detector = FaceDetector()
-    except ImportError as exc:
-        raise C.CalibrationError(f"camera: face support is not installed ({exc})") from None
+        detector = make_detector(args.cfg.face.detector)
+    except (ImportError, OSError, ValueError) as exc:
+        raise C.CalibrationError(f"camera: face detector {args.cfg.face.detector!r} "
+                                 f"unavailable ({exc})") from None
     if args.image_dir is None:
         grey = _live_frames(args)
     else:
@@ -302,16 +336,20 @@ def camera(args, frames: list) -> C.StepResult:
         if not grey:
             raise C.CalibrationError(f"{args.image_dir}: no readable images (.jpg, .png, ...)")
     frames.extend(grey)
-    return C.camera_step(grey, detector.detect)
+    result = C.camera_step(grey, lambda g: [d.int_box for d in detector.detect(g)])
+    return replace(result, data={**(result.data or {}), "detector": args.cfg.face.detector})
 
 
 def face_baseline(args, frames, extras) -> C.StepResult:
-    from edge.vision.expression import face_recogniser
+    """The daemon's face recogniser (``camera.recogniser`` with the ``[face]`` options) on
+    the camera step's frames."""
+    from edge.recognisers import load_recogniser
+    from edge.vision.expression import FaceOptions
 
-    try:
-        rec = face_recogniser(args.face_model)
-    except (OSError, ValueError) as exc:
-        return C.StepResult("baseline (face)", C.SKIPPED, f"no face model ({exc})")
+    cfg = args.cfg
+    rec, why = load_recogniser("face", cfg.camera.recogniser, args.face_model, cfg.face, FaceOptions())
+    if rec is None:
+        return C.StepResult("baseline (face)", C.SKIPPED, why)
     pts = []
     for _name, img in frames:
         r = rec.classify_frame(img)

@@ -310,3 +310,57 @@ def test_bad_vad_numbers_in_a_calibration_file_are_refused_by_field(vad, message
     text = json.dumps({"version": 1, "created": "2026-01-01T00:00:00+00:00", "steps": [], "vad": vad})
     with pytest.raises(C.CalibrationError, match=message):
         C.parse_calibration(text, "x.json")
+
+
+def _face_folder(tmp_path, n: int = 6):
+    cv2 = pytest.importorskip("cv2")
+    from face_helpers import FER, face_frame, fer
+
+    if not FER.is_file():
+        pytest.skip(f"FER-2013 not found at {FER}")
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    d = fer()
+    for i in np.flatnonzero(d.split == 2)[:n]:
+        cv2.imwrite(str(faces / f"f{i}.png"), face_frame(d.pixels[i]))
+    return faces
+
+
+def _steps(res) -> dict:
+    return {s["name"]: s for s in json.loads(res.stdout)["calibration"]["steps"]}
+
+
+def test_calibrate_sees_the_faces_as_the_daemons_config_says(tmp_path):
+    """Regression: the camera and face-baseline steps used OpenCV's Haar cascade and the
+    default face options whatever ``[face]`` said, and wrote calibration.json to the default
+    state folder whatever ``daemon.state_dir`` said: a baseline from faces the daemon would
+    never classify, in a file it would never read."""
+    faces = _face_folder(tmp_path)
+    base = ["calibrate", "--yes", "--json", "--skip", "noise", "mic", "--image-dir", str(faces)]
+    res = run_cli(*base, "--state-dir", str(tmp_path / "s0"))
+    assert res.returncode == 0, res.stderr
+    steps = _steps(res)
+    assert steps["camera"]["data"]["detector"] == "blazeface"  # the daemon's default
+    assert steps["baseline (face)"]["status"] in ("pass", "warn"), steps["baseline (face)"]
+
+    state = tmp_path / "daemon_state"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[daemon]\nstate_dir = "{state}"\n\n[face]\ndetector = "haar"\nmin_face = 1000\n')
+    res = run_cli(*base, "--config", str(cfg))
+    steps = _steps(res)
+    assert steps["camera"]["data"]["detector"] == "haar"
+    assert steps["camera"]["data"]["frames_with_face"] >= 1
+    # every face is smaller than min_face: the daemon gives them no guess, nor does calibrate
+    assert steps["baseline (face)"]["status"] not in ("pass", "warn"), steps["baseline (face)"]
+    assert json.loads(res.stdout)["path"] == str(state / C.FILE_NAME)
+    assert (state / C.FILE_NAME).is_file()
+
+
+def test_calibrate_refuses_a_bad_config_naming_the_file_and_key(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[face]\ndetector = "yolo"\n')
+    res = run_cli("calibrate", "--yes", "--skip", "noise", "mic", "camera", "baseline",
+                  "--config", str(cfg), "--state-dir", str(tmp_path / "s"))
+    assert res.returncode == 2
+    assert str(cfg) in res.stderr and "detector" in res.stderr, res.stderr
+    assert not (tmp_path / "s").exists()
