@@ -416,6 +416,9 @@ def test_arousal_aux_trains_baved_through_a_head_the_saved_model_does_not_have(t
     base, aux = tmp_path / "base", tmp_path / "aux"
     assert train_main(["--data", str(DATA), "--corpora", "ravdess", "--out", str(base),
                        "--resume", *tiny]) == 0
+    # regression: while the base run still trains it has no train_meta.json yet, and its
+    # banks were refused as a --final run's
+    (base / "train_meta.json").unlink()
     assert train_main(["--data", str(DATA), "--corpora", "ravdess", "--out", str(aux),
                        "--banks-from", str(base / "banks.pkl"), "--arousal-aux",
                        "--speaker-adversary", "0.3", "--resume", *tiny]) == 0

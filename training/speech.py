@@ -587,6 +587,9 @@ def train(args: argparse.Namespace) -> Path:
                            speaker_ids(fit_clips), music_train, p, vad, scenes, args)
         if args.resume:  # a long run: keep the banks for the next --resume
             write_banks(cache, banks)
+            # what they hold, readable while this run still trains (--banks-from)
+            (out / BANKS_META).write_text(json.dumps({"final": bool(args.final),
+                                                      "corpora": args.corpora}) + "\n")
     if args.arousal_aux:
         aux_cache = out / "banks_arousal.pkl"
         if args.resume and aux_cache.exists():
@@ -817,14 +820,22 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+BANKS_META = "banks_meta.json"  # written with banks.pkl: whether they hold validation speakers
+
+
 def banks_are_final(path: Path) -> bool:
     """Whether the run that wrote the banks ``path`` trained on validation speakers too
-    (its ``train_meta.json`` says ``--final``; a run that left none is taken as one)."""
-    meta = path.parent / "train_meta.json"
-    try:
-        return bool(json.loads(meta.read_text())["args"]["final"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return True
+    (its ``banks_meta.json``, written with the banks, or its ``train_meta.json``, written
+    when it ends, says ``--final``; a run that left neither is taken as one)."""
+    for name, keys in ((BANKS_META, ("final",)), ("train_meta.json", ("args", "final"))):
+        try:
+            value = json.loads((path.parent / name).read_text())
+            for k in keys:
+                value = value[k]
+            return bool(value)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
