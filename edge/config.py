@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.audio.music_heard import MusicHeardParams
 from edge.audio.vad import VadParams
 from edge.config_example import EXAMPLE  # noqa: F401 - edge.config.EXAMPLE, as before
 from edge.config_types import ConfigError, build, choices, ranged
@@ -92,6 +93,7 @@ class AudioConfig:
     # "module:factory" called with the model path (or None) → a speech recogniser.
     recogniser: str = "edge.audio.speech:speech_recogniser"
     vad: VadParams = field(default_factory=VadParams)
+    music: MusicHeardParams = field(default_factory=MusicHeardParams)
 
 
 @dataclass(frozen=True)

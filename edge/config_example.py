@@ -45,6 +45,14 @@ min_voiced_fraction = 0.25
 min_dynamic_db = 10.0
 # no_speech_threshold = 0.5    # speech models with a no-speech output: default from the model
 
+[audio.music]                  # edge.audio.music_heard: the microphone hears music (voice weighs less)
+enabled = true
+span_s = 10.0                  # the recent audio looked at
+on_fraction = 0.6              # of its non-speech windows loud: music heard
+off_fraction = 0.3             # ... at or below this: no longer heard
+min_windows = 6                # non-speech windows needed before anything changes
+loud_db = 25.0                 # "loud": this far above the voice threshold (audio.vad.threshold_db)
+
 [camera]
 enabled = true
 backend = "auto"               # auto (picamera2, else OpenCV), picamera2, opencv

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.audio import features as F
+from edge.audio.music_heard import QUIET, SOUND, SPEECH
 from edge.audio.vad import VadParams, is_voiced
 from edge.labels import confidence, expected_va
 from edge.manifest import ModelError
@@ -33,6 +34,10 @@ class SpeechResult:
     windows: int
     voiced_windows: int
     extra: dict = field(default_factory=dict)
+    # one window (classify_window): what the gate heard, quiet / sound / speech
+    # (edge.audio.music_heard), and the window's median frame level; "" / None for a clip
+    heard: str = ""
+    level_db: float | None = None
 
 
 def window_levels(feats: np.ndarray, p: F.FeatureParams) -> np.ndarray:
@@ -106,13 +111,20 @@ class SpeechRecogniser:
         self.vad = vad or VadParams()
         self.labels = model.manifest.labels
 
-    def result(self, probs: np.ndarray | None, windows: int, voiced: int) -> SpeechResult:
+    def result(self, probs: np.ndarray | None, windows: int, voiced: int,
+               **window: object) -> SpeechResult:
+        """``window``: ``heard`` and ``level_db`` of a single window."""
         if probs is None:
-            return SpeechResult(None, {}, None, None, 0.0, windows, voiced)
+            return SpeechResult(None, {}, None, None, 0.0, windows, voiced, **window)
         pd = {lab: float(p) for lab, p in zip(self.labels, probs)}
         v, a = expected_va(pd)
         label = self.labels[int(np.argmax(probs))]
-        return SpeechResult(label, pd, v, a, confidence(pd), windows, voiced)
+        return SpeechResult(label, pd, v, a, confidence(pd), windows, voiced, **window)
+
+    @property
+    def hears_music(self) -> bool:
+        """Whether the model can tell sound from speech (it has a no-speech output)."""
+        return self.model.manifest.n_outputs > len(self.labels)
 
     @property
     def no_speech_threshold(self) -> float:
@@ -156,12 +168,13 @@ class SpeechRecogniser:
         """One raw MFCC window (window_frames, numcep), e.g. from the streaming path."""
         p = self.params
         levels = F.frame_levels_db(feats_window, p)
+        level = float(np.median(levels)) if levels.size else None
         if not is_voiced(levels, self.vad):
-            return self.result(None, 1, 0)
+            return self.result(None, 1, 0, heard=QUIET, level_db=level)
         emo, kept = self.gate(self.model.predict(F.normalise(feats_window[None], p)), np.ones(1, bool))
         if not kept[0]:  # music or noise, nobody talking
-            return self.result(None, 1, 0)
-        return self.result(emo[0], 1, 1)
+            return self.result(None, 1, 0, heard=SOUND, level_db=level)
+        return self.result(emo[0], 1, 1, heard=SPEECH, level_db=level)
 
 
 def speech_recogniser(model_path: Path | str | None = None, vad_threshold_db: float | None = None,

@@ -107,8 +107,14 @@ class DaemonControl:
     def set_playback(self, state: str) -> dict[str, Any]:
         result = self.state.set_playback(state, time.time())
         if self.mood is not None:
-            self.mood.set_music(state == "playing")
+            self.mood.set_music(self.state.music_playing())
         return result
+
+    def set_heard(self, heard: bool) -> None:
+        """The microphone started or stopped hearing music (on the speech thread)."""
+        self.state.set_heard(heard, time.time())
+        if self.mood is not None:
+            self.mood.set_music(self.state.music_playing())
 
     def reload_calibration(self, trigger: str, ident: Any) -> bool:
         return self.calibration.reload(trigger, ident)

@@ -108,7 +108,8 @@ class Health:
 
     def payload(self, interpreter: str | None, settings: Callable[[], dict[str, Any]],
                 mqtt: dict[str, Any] | None) -> dict[str, Any]:
-        """``settings()`` gives ``paused``, ``policy``, ``calibration`` and ``playback``."""
+        """``settings()`` gives ``paused``, ``policy``, ``calibration``, ``playback`` and
+        ``music_heard``."""
         return stats_payload(
             wall_ts=time.time(), uptime_s=time.monotonic() - self.started,
             cpu_percent=self.cpu.percent(), rss_bytes=rss_bytes(),

@@ -4,7 +4,7 @@ run options (file input and how it is replayed), ready to start."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,8 @@ class Pipeline:
 
     def __init__(self, c: Config, o: RunOptions, speech: Any, face: Any, sink: Sink,
                  state: State, status: SourceStatus, st: Mapping[str, StageStats],
-                 stop: threading.Event, fusion: FusionParams, why: tuple[str, str]) -> None:
+                 stop: threading.Event, fusion: FusionParams, why: tuple[str, str],
+                 on_music: Callable[[bool], None] | None = None) -> None:
         self.status, self.speech = status, speech
         self.speech_worker: SpeechWorker | None = None
         paused = state.paused
@@ -67,7 +68,8 @@ class Pipeline:
             windows = DropQueue(qsize, st["speech"])
             sources.append(AudioWorker(speech.params, c.audio, o.audio_files, windows, clock,
                                        paused=paused["audio"], stats=st["audio"], **common))
-            self.speech_worker = SpeechWorker(speech, stop=stop, inq=windows, out=fused,
+            self.speech_worker = SpeechWorker(speech, c.audio.music, on_music, stop=stop,
+                                              inq=windows, out=fused,
                                               stats=st["speech"], paused=paused["audio"],
                                               clock=clock)
             recognisers.append(self.speech_worker)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edge.audio.features import FeatureParams
+from edge.audio.music_heard import KINDS, MusicHeard, MusicHeardParams, window_kind
 from edge.audio.vad import VadParams
 from edge.config import MoodConfig
 from edge.daemon.base import END, DropQueue, Sink, StageStats, Worker
@@ -93,16 +94,21 @@ class RecogniserWorker(Worker):
     def classify(self, x: np.ndarray, ts: float) -> Labelled | None:
         raise NotImplementedError
 
+    def while_paused(self) -> None:
+        """Called on this worker's thread about every 0.5 s while its input is paused."""
+
     def step(self) -> None:
         item = self.inq.get(timeout=0.5)
         self.run_pending()  # settings handed over while waiting apply to this item
-        if item is None:
-            return
         if item is END:
             self.out.push(END, True, self.stop_event)
             return
         if self.paused.is_set():
-            self.stats.count("discarded")
+            self.while_paused()
+            if item is not None:
+                self.stats.count("discarded")
+            return
+        if item is None:
             return
         t = time.perf_counter()
         try:
@@ -119,9 +125,23 @@ class RecogniserWorker(Worker):
 
 
 class SpeechWorker(RecogniserWorker):
-    def __init__(self, recogniser: SpeechLike, **kw: Any) -> None:
+    """Speech windows → voice observations; with ``music`` (enabled, and a model that can
+    tell sound from speech) also whether the microphone hears music
+    (:mod:`edge.audio.music_heard`), told to ``on_music(heard)`` when it changes."""
+
+    def __init__(self, recogniser: SpeechLike, music: MusicHeardParams | None = None,
+                 on_music: Callable[[bool], None] | None = None, **kw: Any) -> None:
         super().__init__("speech", **kw)
         self.rec = recogniser
+        usable = music is not None and music.enabled and getattr(recogniser, "hears_music", False)
+        self.music = MusicHeard(music, recogniser.params.hop_s) if usable else None
+        self.on_music = on_music or (lambda heard: None)
+
+    def while_paused(self) -> None:
+        """A paused microphone hears nothing: music heard before the pause is forgotten."""
+        if self.music is not None and self.music.on:
+            self.music = MusicHeard(self.music.params, self.rec.params.hop_s)
+            self.on_music(False)
 
     def set_vad(self, vad: VadParams) -> None:
         """Gate windows with ``vad`` from the next one on (any thread)."""
@@ -129,7 +149,13 @@ class SpeechWorker(RecogniserWorker):
 
     def classify(self, window: np.ndarray, ts: float) -> Labelled | None:
         r = self.rec.classify_window(window)
-        if r.label is None:  # not speech (silence, steady noise)
+        heard = getattr(r, "heard", "")
+        if self.music is not None and heard in KINDS:
+            kind = window_kind(heard, getattr(r, "level_db", None), self.rec.vad.threshold_db,
+                               self.music.params.loud_db)
+            if self.music.update(kind):
+                self.on_music(self.music.on)
+        if r.label is None:  # not speech (silence, steady noise, music)
             return None
         return Labelled(Observation.from_probabilities(VOICE, ts, r.probabilities), r.label)
 

@@ -80,6 +80,8 @@ class State:
         self._saved = DaemonState.load(path, DaemonState(policy, target))
         self.paused = {m: threading.Event() for m in PAUSABLE}
         self.playback: dict[str, Any] = {"state": "unknown", "since": None}
+        # what the microphone hears (edge.audio.music_heard); None: not listening for it
+        self.heard: dict[str, Any] | None = None
         for m in self._saved.paused:
             self.paused[m].set()
 
@@ -99,6 +101,21 @@ class State:
                 self.playback = {"state": state, "since": round(now, 3)}
                 log.info("playback %s (from the hub)", state)
             return dict(self.playback)
+
+    def set_heard(self, heard: bool | None, now: float) -> None:
+        """Whether the microphone hears music (None: it cannot tell, or is not listening)."""
+        with self._lock:
+            if heard is None:
+                self.heard = None
+            elif self.heard is None or heard != self.heard["heard"]:
+                if self.heard is not None or heard:
+                    log.info("music %s (microphone)", "heard" if heard else "no longer heard")
+                self.heard = {"heard": heard, "since": round(now, 3)}
+
+    def music_playing(self) -> bool:
+        """Music in the room: the hub says its player plays, or the microphone hears it."""
+        with self._lock:
+            return self.playback["state"] == "playing" or bool(self.heard and self.heard["heard"])
 
     def paused_list(self) -> list[str]:
         return sorted(self._saved.paused)

@@ -89,7 +89,9 @@ class Daemon:
         p = self.pipeline = Pipeline(self.config, self.options, self.speech, self.face,
                                      self.sink, self.state, self.status, self.stats,
                                      self.stop_event, self.calibrated.fusion,
-                                     (self.speech_why, self.face_why))
+                                     (self.speech_why, self.face_why), self.control.set_heard)
+        if p.speech_worker is not None and p.speech_worker.music is not None:
+            self.state.set_heard(False, time.time())  # listening for music, none heard yet
         self.control.tracks, self.mood, self.workers = p.tracks, p.mood, p.workers
         self.control.mood = p.mood
         self.health.workers = p.workers
@@ -137,7 +139,8 @@ class Daemon:
                                                         error=self.publisher.last_error)
         return self.health.payload(interp, lambda: {
             "paused": self.state.paused_list(), "policy": self.state.policy,
-            "calibration": self.calibration.stats(), "playback": dict(self.state.playback)}, mqtt)
+            "calibration": self.calibration.stats(), "playback": dict(self.state.playback),
+            "music_heard": None if self.state.heard is None else dict(self.state.heard)}, mqtt)
 
     # -- running --------------------------------------------------------------------------
     def request_stop(self, *_: Any) -> None:

@@ -69,6 +69,12 @@ def discovery_payload(device_id: str, base_topic: str, name: str = "") -> dict[s
             "options": [p.value for p in Policy if p is not Policy.TARGET],
             "icon": "mdi:playlist-music",
         },
+        uid("music_heard"): {
+            "p": "binary_sensor", "name": "Music heard", "unique_id": uid("music_heard"),
+            "state_topic": stats, "icon": "mdi:music-note",
+            "value_template": "{{ 'ON' if value_json.music_heard is defined and value_json.music_heard "
+                              "and value_json.music_heard.heard else 'OFF' }}",
+        },
         uid("cpu"): sensor("cpu", "CPU", stats, "{{ value_json.cpu_percent }}",
                            unit_of_measurement="%", state_class="measurement",
                            entity_category="diagnostic", icon="mdi:cpu-64-bit"),

@@ -80,13 +80,18 @@ def stats_payload(*, wall_ts: float, uptime_s: float, cpu_percent: float, rss_by
                   playback: dict[str, Any], interpreter: str | None,
                   versions: dict[str, str | None],
                   mqtt: dict[str, Any] | None = None,
-                  failed: dict[str, str] | None = None) -> dict[str, Any]:
-    """``…/stats``: counters, latencies, resources, sources and the settings in effect."""
+                  failed: dict[str, str] | None = None,
+                  music_heard: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``…/stats``: counters, latencies, resources, sources and the settings in effect;
+    ``music_heard``: whether the microphone hears music and since when (None: it is not
+    listening for it: no speech model with a no-speech output, or ``audio.music.enabled``
+    false)."""
     payload: dict[str, Any] = {
         "ts": round(wall_ts, 3), "uptime_s": round(uptime_s, 1), "cpu_percent": cpu_percent,
         "rss_mb": round(rss_bytes / 2**20, 1), "threads": threads, "healthy": healthy,
         "stages": stages, "sources": sources, "paused": sorted(paused), "policy": policy.value,
-        "calibration": calibration, "playback": playback, "interpreter": interpreter,
+        "calibration": calibration, "playback": playback, "music_heard": music_heard,
+        "interpreter": interpreter,
         "versions": versions,
     }
     if mqtt is not None:
