@@ -26,7 +26,7 @@ def test_demo_runs_broker_daemon_and_subscriber_then_stops_everything():
     out = r.stdout
     assert "Mosquitto on 127.0.0.1:" in out
     assert "moodedge/demo/availability  online" in out
-    assert "Home Assistant discovery: 14 entities" in out
+    assert "Home Assistant discovery: 15 entities" in out
     assert "moodedge/demo/mood  " in out and "voice: " in out
     assert "moodedge/demo/tracks  policy match" in out and "      1. " in out
     assert "moodedge/demo/availability  offline" in out
