@@ -62,7 +62,7 @@ def _sigterm(_signum, _frame):
 
 
 def with_config(args: argparse.Namespace) -> argparse.Namespace:
-    """``args`` with ``cfg`` (the validated :class:`edge.config.Config`) and the flags
+    """``args`` given ``cfg`` (the validated :class:`edge.config.Config`) and the flags
     left unset filled from it, as the daemon would use them."""
     from edge.config import ConfigError, load_config
 
@@ -70,13 +70,10 @@ def with_config(args: argparse.Namespace) -> argparse.Namespace:
         cfg = load_config(args.config)
     except ConfigError as exc:
         raise C.CalibrationError(str(exc)) from None
-    return replace_ns(args, cfg=cfg, state_dir=args.state_dir or cfg.state_dir(),
-                      speech_model=args.speech_model or cfg.audio.speech_model,
-                      face_model=args.face_model or cfg.camera.face_model)
-
-
-def replace_ns(ns: argparse.Namespace, **changes) -> argparse.Namespace:
-    return argparse.Namespace(**{**vars(ns), **changes})
+    args.cfg, args.state_dir = cfg, args.state_dir or cfg.state_dir()
+    args.speech_model = args.speech_model or cfg.audio.speech_model
+    args.face_model = args.face_model or cfg.camera.face_model
+    return args
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

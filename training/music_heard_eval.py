@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.audio import features as F
-from edge.audio.music_heard import MusicHeard, MusicHeardParams, window_kind
+from edge.audio.music_heard import MusicHeard, MusicHeardParams, heard_over, window_kind
 from training import rooms as R
 from training.room_eval import TEST_SEED, VAL_SEED, _hum_and_pink, simulate
 
@@ -45,16 +45,6 @@ def kinds(rec, signal: np.ndarray, params: MusicHeardParams) -> list[str]:
         r = rec.classify_window(w)
         out.append(window_kind(r.heard, r.level_db, rec.vad.threshold_db, params.loud_db))
     return out
-
-
-def run(stream: list[str], params: MusicHeardParams, hop_s: float,
-        m: MusicHeard | None = None) -> tuple[list[bool], MusicHeard]:
-    m = m or MusicHeard(params, hop_s)
-    heard = []
-    for k in stream:
-        m.update(k)
-        heard.append(m.on)
-    return heard, m
 
 
 def first(flags: list[bool], value: bool) -> int | None:
@@ -85,19 +75,20 @@ def evaluate(rec, talk: list[np.ndarray], songs: list[np.ndarray], seed: int,
     k_over = [kinds(rec, x, params) for x in over_music]
     k_noise = [kinds(rec, x, params) for x in noise]
     gap = [kinds(rec, x[: int(4 * rec.params.sample_rate)], params) for x in noise]
+    k_played = [kinds(rec, x, params) for x in played]
 
     songs_heard, to_on, after_span, over, to_off = 0, [], [], [], []
-    for i, x in enumerate(played):
-        k = kinds(rec, x, params)
-        flags, m = run(k, params, hop)
+    for i, k in enumerate(k_played):
+        m = MusicHeard(params, hop)
+        flags = m.over(k)
         songs_heard += bool(flags[-1])
         if first(flags, True) is not None:
             to_on.append(first(flags, True) * hop)
         after_span += flags[span:]
         talk_stream = [w for j in range(6) for w in k_over[(6 * i + j) % len(k_over)]]
-        over += run(talk_stream, params, hop, _copy(m, params, hop))[0]
+        over += m.copy().over(talk_stream)
         stops = [w for j in range(8) for w in k_noise[(8 * i + j) % len(k_noise)]]
-        off = first(run(stops, params, hop, _copy(m, params, hop))[0], False)
+        off = first(m.copy().over(stops), False)
         if flags[-1]:
             to_off.append(None if off is None else off * hop)
     room_stream = [w for a, b in zip(k_room, gap) for w in (*a, *b)]
@@ -111,19 +102,12 @@ def evaluate(rec, talk: list[np.ndarray], songs: list[np.ndarray], seed: int,
         "talk_over_music_windows_heard": float(np.mean(over)) if over else None,
         "music_stops_seconds_to_off_median": _median(stopped),
         "music_stops_not_off_within_stream": len(to_off) - len(stopped),
-        "talk_in_room_windows_heard": float(np.mean(run(room_stream, params, hop)[0])),
-        "noise_windows_heard": float(np.mean(run(noise_stream, params, hop)[0])),
+        "talk_in_room_windows_heard": float(np.mean(heard_over(room_stream, params, hop))),
+        "noise_windows_heard": float(np.mean(heard_over(noise_stream, params, hop))),
         "kinds": {name: _shares(k) for name, k in
-                  (("music", [w for x in played for w in kinds(rec, x, params)]),
+                  (("music", [w for k in k_played for w in k]),
                    ("talk_in_room", [w for k in k_room for w in k]), ("noise", noise_stream))},
     }
-
-
-def _copy(m: MusicHeard, params: MusicHeardParams, hop: float) -> MusicHeard:
-    c = MusicHeard(params, hop)
-    c.recent.extend(m.recent)
-    c.on = m.on
-    return c
 
 
 def _median(xs: list[float]) -> float | None:

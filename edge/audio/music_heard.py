@@ -66,9 +66,27 @@ class MusicHeard:
     def __init__(self, params: MusicHeardParams, hop_s: float) -> None:
         if hop_s <= 0:
             raise ValueError(f"hop_s: expected > 0, got {hop_s}")
-        self.params = params
-        self.recent: deque[str] = deque(maxlen=max(1, round(params.span_s / hop_s)))
+        self.params, self.hop_s = params, hop_s
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what was heard (a paused microphone)."""
+        self.recent: deque[str] = deque(maxlen=max(1, round(self.params.span_s / self.hop_s)))
         self.on = False
+
+    def copy(self) -> MusicHeard:
+        c = MusicHeard(self.params, self.hop_s)
+        c.recent.extend(self.recent)
+        c.on = self.on
+        return c
+
+    def over(self, kinds) -> list[bool]:
+        """:attr:`on` after each of ``kinds``, taken in turn: the evaluation's view of a stream."""
+        out = []
+        for k in kinds:
+            self.update(k)
+            out.append(self.on)
+        return out
 
     def fraction(self) -> float | None:
         """Sound windows among the span's non-speech windows (None: too few of them)."""
@@ -93,10 +111,5 @@ class MusicHeard:
 
 
 def heard_over(kinds, params: MusicHeardParams, hop_s: float) -> list[bool]:
-    """:attr:`MusicHeard.on` after each of ``kinds``: the evaluation's view of a stream."""
-    m = MusicHeard(params, hop_s)
-    out = []
-    for k in kinds:
-        m.update(k)
-        out.append(m.on)
-    return out
+    """:meth:`MusicHeard.over` from a fresh detector."""
+    return MusicHeard(params, hop_s).over(kinds)

@@ -140,7 +140,7 @@ class SpeechWorker(RecogniserWorker):
     def while_paused(self) -> None:
         """A paused microphone hears nothing: music heard before the pause is forgotten."""
         if self.music is not None and self.music.on:
-            self.music = MusicHeard(self.music.params, self.rec.params.hop_s)
+            self.music.reset()
             self.on_music(False)
 
     def set_vad(self, vad: VadParams) -> None:

@@ -102,12 +102,10 @@ class State:
                 log.info("playback %s (from the hub)", state)
             return dict(self.playback)
 
-    def set_heard(self, heard: bool | None, now: float) -> None:
-        """Whether the microphone hears music (None: it cannot tell, or is not listening)."""
+    def set_heard(self, heard: bool, now: float) -> None:
+        """Whether the microphone hears music (``heard`` stays None while not listening)."""
         with self._lock:
-            if heard is None:
-                self.heard = None
-            elif self.heard is None or heard != self.heard["heard"]:
+            if self.heard is None or heard != self.heard["heard"]:
                 if self.heard is not None or heard:
                     log.info("music %s (microphone)", "heard" if heard else "no longer heard")
                 self.heard = {"heard": heard, "since": round(now, 3)}
