@@ -63,11 +63,12 @@ def median_ms(fn, repeats: int, inner: int = 1) -> float:
     return round(statistics.median(times), 3)
 
 
-def run_predict(args: list[str | Path]) -> dict:
+def run_predict(args: list[str | Path], script: str = WRAPPER) -> dict:
+    """Run ``script`` (default: `edge-cli predict --json`) in a fresh process; wall, peak RSS."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = f.name
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", WRAPPER, out, *map(str, args)],
+    proc = subprocess.Popen([sys.executable, "-c", script, out, *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
     stdout = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
