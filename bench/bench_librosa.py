@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_speech import run_predict, summarise_runs  # noqa: E402
+from bench_speech import REPORT, run_predict, summarise_runs  # noqa: E402
 
 from edge.runtime import default_models_dir  # noqa: E402
 
@@ -76,13 +76,8 @@ for folder in folders:
         batch = np.stack([feats[s:s + WIN] for s in starts])
         probs = model.predict(batch, verbose=0).mean(axis=0)
         print(json.dumps({'file': str(path), 'label': int(probs.argmax())}), flush=True)
-heavy = sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'scipy', 'sklearn'})
-hwm = None
-for line in open('/proc/self/status'):
-    if line.startswith('VmHWM'):
-        hwm = int(line.split()[1])
-open(sys.argv[1], 'w').write(json.dumps({'rc': 0, 'heavy_modules': heavy, 'vmhwm_kb': hwm}))
-"""
+rc = 0
+""" + REPORT
 
 
 def main() -> int:
@@ -94,7 +89,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
-    import librosa  # noqa: F401  (fail here, not in the child, when the extra is missing)
+    import librosa  # fail here, not in the child, when the extra is missing
 
     ravdess = Path(args.data) / "speech" / "ravdess"
     folders = [ravdess / f"Actor_{a:02d}" for a in range(19, 25)]
@@ -108,7 +103,7 @@ def main() -> int:
         "bench": "librosa_side_by_side",
         "machine": {"python": platform.python_version(), "numpy": np.__version__,
                     "arch": platform.machine(), "cpus": os.cpu_count(),
-                    "librosa": __import__("librosa").__version__},
+                    "librosa": librosa.__version__},
         "repeats": args.repeats,
         "reference_pitch": args.pitch,
         "reference_model": args.keras or "untrained speech_tcn(200, 42, 9), same shape",

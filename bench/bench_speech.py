@@ -39,10 +39,9 @@ from edge.runtime import default_models_dir, load_model  # noqa: E402
 
 # VmHWM is this process's own peak RSS (reset at exec); a child's ru_maxrss would also
 # count the benchmark's pages it shared between fork and exec.
-WRAPPER = """
-import sys, json, os
-from edge.cli import main
-rc = main(['predict', '--json', *sys.argv[2:]])
+# REPORT ends every fresh-process script run_predict runs: the script sets ``rc``.
+REPORT = """
+import json, os, sys
 heavy = sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'scipy', 'sklearn'})
 hwm = None
 if os.path.exists('/proc/self/status'):
@@ -51,6 +50,11 @@ if os.path.exists('/proc/self/status'):
             hwm = int(line.split()[1])
 open(sys.argv[1], 'w').write(json.dumps({'rc': rc, 'heavy_modules': heavy, 'vmhwm_kb': hwm}))
 """
+WRAPPER = """
+import sys
+from edge.cli import main
+rc = main(['predict', '--json', *sys.argv[2:]])
+""" + REPORT
 
 
 def median_ms(fn, repeats: int, inner: int = 1) -> float:
