@@ -50,6 +50,13 @@ def proc_sample(pid: int) -> tuple[float, int, int]:
     return cpu, rss, threads
 
 
+def libraries(pid: int, names=("cv2", "tensorflow", "scipy")) -> list[str]:
+    """Which of these packages have shared objects mapped into the process."""
+    with open(f"/proc/{pid}/maps") as f:
+        paths = {line.split()[-1] for line in f if "/" in line}
+    return sorted(n for n in names if any(f"/{n}/" in p or f"/{n}." in p for p in paths))
+
+
 def face_frames(fer_npz: Path, n: int) -> list[np.ndarray]:
     """n 640×480 frames: a real PrivateTest face (upscaled to 200 px, at a few places) in
     every other frame, faceless frames (a smooth gradient, sensor noise) between."""
@@ -130,12 +137,13 @@ def steady(conf: Path, tmp: Path, seconds: float, warmup: float) -> dict:
             rss_max = max(rss_max, r)
         c1, r1, threads = proc_sample(proc.pid)
         wall = time.monotonic() - t0
+        loaded = libraries(proc.pid)
     finally:
         rc = stop(proc)
     return {"cpu_percent_one_core": round(100 * (c1 - c0) / wall, 2),
             "rss_mb": round(r1 / 2**20, 1), "rss_max_mb": round(rss_max / 2**20, 1),
             "threads": threads, "measured_s": round(wall, 1), "warmup_s": warmup,
-            "exit_code_on_sigterm": rc}
+            "exit_code_on_sigterm": rc, "heavy_libraries_loaded": loaded}
 
 
 def soak(conf: Path, tmp: Path, minutes: float) -> dict:

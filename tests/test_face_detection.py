@@ -252,3 +252,30 @@ def test_composed_scenes_are_seeded_real_and_scored():
     assert truth["recall_all"] == 1.0 and truth["false_faces_per_100_face_free_frames"] == 0.0
     empty = score(lambda g: [], a, e)
     assert empty["recall_all"] == 0.0 and json.dumps(empty)
+
+
+@needs_fer
+def test_camera_frames_reach_the_expression_model_without_opencv(tmp_path):
+    # a Pi camera (or .npy) frame → BlazeFace → aligned crop → eight test-time views →
+    # the model: no step imports OpenCV (about 22 MB of the daemon's memory)
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "0.npy", face_frame(private(1, 5)[0], size=(640, 480), face=160))
+    np.save(tmp_path / "1.npy", no_face_frame(size=(640, 480), seed=2))
+    script = (
+        "import json, sys\n"
+        "from edge.vision.sources import ImageFiles\n"
+        "from edge.vision.expression import face_recogniser\n"
+        "rec = face_recogniser()\n"
+        f"frames = ImageFiles([{str(tmp_path)!r}]).frames()\n"
+        "out = [rec.classify_frame(f) for f in frames]\n"
+        "print(json.dumps({'faces': [r.faces for r in out], 'label': out[0].label,"
+        " 'views': rec.params.views, 'cv2': 'cv2' in sys.modules}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["faces"] == [1, 0] and got["label"] is not None and got["views"] == 8
+    assert got["cv2"] is False

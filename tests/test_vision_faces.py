@@ -211,3 +211,25 @@ def test_crop_of_detected_face_matches_the_fer_crop():
     # the detected crop is the same face, nearly aligned: much closer than another face
     assert len(diffs) >= 12 and np.median(diffs) < 0.25
     assert np.median(diffs) < 0.7 * np.median(others)
+
+
+@pytest.mark.parametrize("size", [48, 47])
+def test_views_are_opencvs_warp_in_numpy(size):
+    # the views were chosen with cv2.warpAffine; the NumPy warp gives its numbers (its
+    # 1/32-px coordinate steps included), so no view changes without OpenCV
+    import cv2
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, size, size, 1)).astype(np.float32)
+    c = (size - 1) / 2.0
+    for factor in (1.05, 1.1, 0.9, 1.25, 1.0):
+        for angle in (-6.0, 6.0, 0.0, 30.0, -90.0, 137.0):
+            if factor == 1.0 and angle == 0.0:
+                continue
+            m = cv2.getRotationMatrix2D((c, c), angle, factor)
+            ref = np.stack([cv2.warpAffine(np.ascontiguousarray(x[i, :, :, 0]), m, (size, size),
+                                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                            for i in range(2)])
+            got = transform(x, factor, angle)
+            assert got.shape == x.shape and got.dtype == np.float32
+            np.testing.assert_allclose(got[..., 0], ref, atol=2e-6, err_msg=f"{factor} {angle}")

@@ -54,6 +54,37 @@ def sample_affine(gray: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
     return top * (1 - fy) + bot * fy
 
 
+def zoom_turn(x: np.ndarray, factor: float, angle: float) -> np.ndarray:
+    """A batch of square images (n, S, S) float32 magnified by ``factor`` and turned by
+    ``angle`` degrees (counter-clockwise) about the centre, edges repeated: the numbers of
+    ``cv2.warpAffine(img, cv2.getRotationMatrix2D(c, angle, factor), ...,
+    INTER_LINEAR, BORDER_REPLICATE)``, whose source coordinates step in 1/32 pixel
+    (fixed point, 10 fractional bits rounded to 5), so models whose test-time views were
+    chosen with OpenCV see the same views without it."""
+    n, s = x.shape[0], x.shape[1]
+    c = (s - 1) / 2.0
+    a = math.radians(angle)
+    al, be = factor * math.cos(a), factor * math.sin(a)
+    fwd = np.array([[al, be, (1 - al) * c - be * c], [-be, al, be * c + (1 - al) * c]])
+    inv = np.linalg.inv(np.vstack([fwd, [0.0, 0.0, 1.0]]))[:2]  # output pixel → source
+    u = np.arange(s, dtype=np.float64)
+
+    def steps(row: np.ndarray) -> np.ndarray:  # source coordinate in 1/32 px, (S, S)
+        across = np.rint(row[0] * u * 1024).astype(np.int64)
+        down = np.rint((row[1] * u + row[2]) * 1024).astype(np.int64) + 16
+        return (down[:, None] + across[None, :]) >> 5
+
+    sx, sy = steps(inv[0]), steps(inv[1])
+    ix, iy = sx >> 5, sy >> 5
+    fx = ((sx & 31) / 32.0).astype(np.float32)
+    fy = ((sy & 31) / 32.0).astype(np.float32)
+    x0, x1 = np.clip(ix, 0, s - 1), np.clip(ix + 1, 0, s - 1)
+    y0, y1 = np.clip(iy, 0, s - 1), np.clip(iy + 1, 0, s - 1)
+    g = np.asarray(x, np.float32).reshape(n, s, s)
+    return (g[:, y0, x0] * ((1 - fx) * (1 - fy)) + g[:, y0, x1] * (fx * (1 - fy))
+            + g[:, y1, x0] * ((1 - fx) * fy) + g[:, y1, x1] * (fx * fy))
+
+
 def window(gray: np.ndarray, x0: float, y0: float, side: float, size: int) -> np.ndarray:
     """The square (x0, y0, side) of the frame resampled to size×size (float32): block
     means first when it shrinks by 2× or more (no aliasing), then bilinear."""

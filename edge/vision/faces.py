@@ -183,22 +183,13 @@ def preprocess_crops(crops, p: FaceParams) -> np.ndarray:
 
 def transform(x: np.ndarray, factor: float = 1.0, angle: float = 0.0) -> np.ndarray:
     """(n, S, S, 1) model inputs magnified by ``factor`` and turned by ``angle`` degrees
-    (counter-clockwise) about the centre (edges replicated).
-
-    OpenCV's warp, as when the views were chosen: a NumPy bilinear warp (equal to it within
-    OpenCV's 1/32-px interpolation steps) scored 0.0028 lower on PublicTest, so the views keep
-    OpenCV until they are chosen again with it (docs/models/face/detection.md)."""
+    (counter-clockwise) about the centre (edges replicated), as OpenCV's warp gave them
+    when the views were chosen (:func:`edge.vision.align.zoom_turn`, in NumPy)."""
     if factor == 1.0 and angle == 0.0:
         return x
-    cv2 = import_cv2()
-    s = x.shape[1]
-    c = (s - 1) / 2.0
-    m = cv2.getRotationMatrix2D((c, c), float(angle), float(factor))
-    out = np.empty_like(x)
-    for i in range(x.shape[0]):
-        out[i, :, :, 0] = cv2.warpAffine(np.ascontiguousarray(x[i, :, :, 0]), m, (s, s),
-                                         flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return out
+    from edge.vision.align import zoom_turn
+
+    return zoom_turn(x[..., 0], factor, angle)[..., None].astype(x.dtype, copy=False)
 
 
 def expand_views(x: np.ndarray, p: FaceParams) -> np.ndarray:

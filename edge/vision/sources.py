@@ -152,23 +152,21 @@ def _decode(path: Path) -> np.ndarray:
 
 
 def as_frame(img: np.ndarray, gray: bool = True, max_side: int | None = MAX_SIDE) -> np.ndarray:
-    """Any decoded image → grayscale uint8 (H, W), or BGR uint8 (H, W, 3) with gray=False."""
+    """Any decoded image → grayscale uint8 (H, W), or BGR uint8 (H, W, 3) with gray=False
+    (in NumPy: a camera frame needs no OpenCV on its way to the detector)."""
     if img.ndim == 3 and img.shape[2] > 4:
         raise ValueError(f"unsupported image with {img.shape[2]} channels")
     if gray:
         out = to_gray_u8(img)
+    elif img.ndim == 2 or img.shape[2] == 1:
+        out = np.repeat(to_gray_u8(img)[:, :, None], 3, axis=2)
     else:
-        cv2 = import_cv2()
-        g = to_gray_u8(img) if img.ndim == 2 or img.shape[2] == 1 else None
-        if g is not None:
-            out = cv2.cvtColor(g, cv2.COLOR_GRAY2BGR)
-        else:
-            x = img
-            if x.dtype == np.uint16:
-                x = (x >> 8).astype(np.uint8)
-            elif x.dtype.kind == "f":
-                x = np.clip(np.nan_to_num(x) * 255 + 0.5, 0, 255).astype(np.uint8)
-            out = cv2.cvtColor(x, cv2.COLOR_BGRA2BGR) if x.shape[2] == 4 else x
+        x = img
+        if x.dtype == np.uint16:
+            x = (x >> 8).astype(np.uint8)
+        elif x.dtype.kind == "f":
+            x = np.clip(np.nan_to_num(x) * 255 + 0.5, 0, 255).astype(np.uint8)
+        out = np.ascontiguousarray(x[:, :, :3])  # BGRA → BGR: the alpha dropped
     return shrink(out, max_side) if max_side else out
 
 
