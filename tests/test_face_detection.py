@@ -279,3 +279,18 @@ def test_camera_frames_reach_the_expression_model_without_opencv(tmp_path):
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got["faces"] == [1, 0] and got["label"] is not None and got["views"] == 8
     assert got["cv2"] is False
+
+
+def test_a_window_is_the_unturned_affine_sample():
+    # window() resamples by rows then columns; the numbers are sample_affine's exactly
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        H, W = (int(v) for v in rng.integers(2, 500, 2))
+        gray = rng.integers(0, 256, (H, W), dtype=np.uint8)
+        side = float(rng.uniform(8, 700))
+        x0, y0 = float(rng.uniform(-60, W)), float(rng.uniform(-60, H))
+        k = max(1, int(side / 128))
+        g = align.shrink(gray, k) if k > 1 else gray
+        s = side / k / 128
+        m = np.array([[s, 0.0, x0 / k + (s - 1) / 2], [0.0, s, y0 / k + (s - 1) / 2]], np.float32)
+        np.testing.assert_array_equal(align.window(gray, x0, y0, side, 128), align.sample_affine(g, m, 128))

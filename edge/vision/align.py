@@ -85,14 +85,30 @@ def zoom_turn(x: np.ndarray, factor: float, angle: float) -> np.ndarray:
             + g[:, y1, x0] * ((1 - fx) * fy) + g[:, y1, x1] * (fx * fy))
 
 
+def _axis(start: np.float32, step: np.float32, size: int, extent: int):
+    """Source pixels and weights along one axis for :func:`window` (as sample_affine
+    computes them for an unturned square)."""
+    c = np.clip(step * np.arange(size, dtype=np.float32) + start, 0, extent - 1)
+    i0 = np.minimum(c.astype(np.int32), extent - 2) if extent > 1 else np.zeros(size, np.int32)
+    return i0, np.minimum(i0 + 1, extent - 1), c - i0
+
+
 def window(gray: np.ndarray, x0: float, y0: float, side: float, size: int) -> np.ndarray:
     """The square (x0, y0, side) of the frame resampled to size×size (float32): block
-    means first when it shrinks by 2× or more (no aliasing), then bilinear."""
+    means first when it shrinks by 2× or more (no aliasing), then bilinear — the numbers
+    of ``sample_affine`` with an unturned matrix, by rows and then columns."""
     k = max(1, int(side / size))
     g = shrink(gray, k) if k > 1 else gray
     s = side / k / size  # source pixels per output pixel
-    m = np.array([[s, 0.0, x0 / k + (s - 1) / 2], [0.0, s, y0 / k + (s - 1) / 2]], np.float32)
-    return sample_affine(g, m, size)
+    step = np.float32(s)
+    H, W = g.shape
+    xa, xb, fx = _axis(np.float32(x0 / k + (s - 1) / 2), step, size, W)
+    ya, yb, fy = _axis(np.float32(y0 / k + (s - 1) / 2), step, size, H)
+    g = g.astype(np.float32, copy=False)
+    r0, r1 = g[ya], g[yb]
+    top = r0[:, xa] * (1 - fx) + r0[:, xb] * fx
+    bot = r1[:, xa] * (1 - fx) + r1[:, xb] * fx
+    return top * (1 - fy)[:, None] + bot * fy[:, None]
 
 
 def similarity(centre: tuple[float, float], side: float, angle_deg: float, size: int) -> np.ndarray:
