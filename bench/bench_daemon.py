@@ -1,15 +1,17 @@
 """The daemon's CPU and memory on this machine; prints one JSON object.
 
-    python bench/bench_daemon.py [--seconds 60] [--soak-minutes 10] [--speech-model M]
+    python bench/bench_daemon.py [--seconds 60] [--soak-minutes 10] [--speech-model M] [--scene still]
 
 * steady: `edge-cli run` against a private Mosquitto, with 16 kHz audio (the demo clips,
   looped, in real time) and 2 fps 640×480 frames from an image folder through the
-  shipped face model: half of the frames hold a real face (FER-2013 PrivateTest crops,
-  upscaled, from ../shared/data or --data), half are faceless.  Without the data, or
-  with --stub-face, frames go through the stand-in recogniser edge.demo.stub_face and
-  the face model's cost is not included.  After a warm-up, CPU % of one core
-  (utime+stime over wall time) and RSS are read from /proc/<pid>.  Targets: <= 10 % of
-  one core, <= 80 MB.
+  shipped face model: with --scene alternate (default), half of the frames hold a real
+  face (FER-2013 PrivateTest crops, upscaled, from ../shared/data or --data), each at
+  another place, half are faceless (the detector looks at every frame); with --scene
+  still, one person sits still (the detector's last faces are reused, [face]
+  still_frames).  Without the data, or with --stub-face, frames go through the
+  stand-in recogniser edge.demo.stub_face and the face model's cost is not included.
+  After a warm-up, CPU % of one core (utime+stime over wall time) and RSS are read from
+  /proc/<pid>.  Targets: <= 10 % of one core, <= 80 MB.
 * soak: the same inputs with --fast --loop (as fast as the pipeline goes) until at least
   --soak-minutes of audio went through; RSS and thread count after the first tenth of
   the input versus at the end.  Targets: RSS growth <= 5 MB, thread count unchanged.
@@ -57,9 +59,15 @@ def libraries(pid: int, names=("cv2", "tensorflow", "scipy")) -> list[str]:
     return sorted(n for n in names if any(f"/{n}/" in p or f"/{n}." in p for p in paths))
 
 
-def face_frames(fer_npz: Path, n: int) -> list[np.ndarray]:
-    """n 640×480 frames: a real PrivateTest face (upscaled to 200 px, at a few places) in
-    every other frame, faceless frames (a smooth gradient, sensor noise) between."""
+SCENES = {
+    "alternate": "every other frame a different real FER-2013 face at another place, faceless frames between",
+    "still": "one real FER-2013 face, the person sitting still: the same scene with fresh sensor noise",
+}
+
+
+def face_frames(fer_npz: Path, n: int, scene: str = "alternate") -> list[np.ndarray]:
+    """n 640×480 frames (SCENES): real PrivateTest faces upscaled to 200 px on a smooth
+    gradient with sensor noise."""
     import cv2
 
     with np.load(fer_npz) as z:
@@ -69,7 +77,10 @@ def face_frames(fer_npz: Path, n: int) -> list[np.ndarray]:
     frames = []
     for i in range(n):
         g = base + rng.normal(0, 4, base.shape)
-        if i % 2 == 0:
+        if scene == "still":
+            g[80:280, 120:320] = cv2.resize(crops[0], (200, 200), interpolation=cv2.INTER_CUBIC) \
+                + rng.normal(0, 4, (200, 200))
+        elif i % 2 == 0:
             x, y = 120 + 40 * (i % 5), 80 + 20 * (i % 3)
             g[y : y + 200, x : x + 200] = cv2.resize(crops[i], (200, 200),
                                                      interpolation=cv2.INTER_CUBIC)
@@ -77,11 +88,12 @@ def face_frames(fer_npz: Path, n: int) -> list[np.ndarray]:
     return frames
 
 
-def write_inputs(tmp: Path, port: int, speech_model: Path | None, fer_npz: Path | None) -> Path:
+def write_inputs(tmp: Path, port: int, speech_model: Path | None, fer_npz: Path | None,
+                 scene: str = "alternate") -> Path:
     img = tmp / "frames"
     img.mkdir()
     if fer_npz is not None:
-        frames = face_frames(fer_npz, 20)
+        frames = face_frames(fer_npz, 20, scene)
     else:
         rng = np.random.default_rng(0)
         frames = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(20)]
@@ -192,17 +204,20 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--stub-face", action="store_true",
                     help="frames through the stand-in recogniser, not the face model")
+    ap.add_argument("--scene", choices=sorted(SCENES), default="alternate",
+                    help="what the camera sees: " + "; ".join(f"{k}: {v}" for k, v in SCENES.items()))
     args = ap.parse_args()
     fer_npz = args.data / "face" / "fer2013.npz"
     fer_npz = None if args.stub_face or not fer_npz.is_file() else fer_npz
     out: dict = {"machine": platform.machine(), "cpus": os.cpu_count(),
                  "python": platform.python_version(),
                  "inputs": "16 kHz demo clips looped in real time + 640x480 frames at 2 fps "
-                           + ("through the shipped face model (every other frame a real "
-                              "FER-2013 face)" if fer_npz else "(stand-in face recogniser)")}
+                           + (f"through the shipped face model ({SCENES[args.scene]})" if fer_npz
+                              else "(stand-in face recogniser)"),
+                 "scene": args.scene if fer_npz else None}
     with Broker() as broker, tempfile.TemporaryDirectory(prefix="moodedge-bench-") as t:
         tmp = Path(t)
-        conf = write_inputs(tmp, broker.port, args.speech_model, fer_npz)
+        conf = write_inputs(tmp, broker.port, args.speech_model, fer_npz, args.scene)
         out["steady"] = steady(conf, tmp, args.seconds, args.warmup)
         if args.soak_minutes > 0:
             out["soak"] = soak(conf, tmp, args.soak_minutes)

@@ -70,6 +70,8 @@ fusion = "largest"             # one answer from them: largest, mean, nearest_to
 min_face = 40                  # px: a smaller face gets no guess (face_reason "face too small")
 max_yaw = 0.35                 # nose off the eyes' midpoint, in eye distances: beyond, "head turned"
 max_roll = 45.0                # degrees of eye-line tilt: beyond, "head tilted"
+still_frames = 4               # still frames keep the last faces, up to this many (1: look every frame)
+still_threshold = 6.0          # grey levels an 8x8 block's mean may move in a still frame
 
 [fusion]                       # edge.mood.fusion.FusionParams
 half_life_s = 5.0

@@ -52,7 +52,8 @@ def test_overrides_apply_and_are_validated():
     ("[mqtt.tls]\ncert_file = 'a.crt'", "give both cert_file and key_file"),
     ("[mqtt\nport = 1", "not valid TOML"),
     ("[face]\nmax_face = 2", r"face.max_face: unknown key; expected one of \['detector', 'fusion', "
-                            r"'max_faces', 'max_roll', 'max_yaw', 'min_face'\]"),
+                            r"'max_faces', 'max_roll', 'max_yaw', 'min_face', 'still_frames', "
+                            r"'still_threshold'\]"),
     ("[face]\ndetector = 'yolo'", r"face: detector: expected one of \['blazeface', 'haar'\], got 'yolo'"),
     ("[face]\nmax_faces = 0", r"face: max_faces: expected 1\.\.16, got 0"),
     ("[face]\nmax_faces = 17", r"face: max_faces: expected 1\.\.16, got 17"),
@@ -63,6 +64,8 @@ def test_overrides_apply_and_are_validated():
     ("[face]\nmax_yaw = 0.0", r"face: max_yaw: expected \(0, 2\] eye distances, got 0.0"),
     ("[face]\nmax_yaw = nan", "face.max_yaw: expected a finite number, got nan"),
     ("[face]\nmax_roll = 91", r"face: max_roll: expected \(0, 90\] degrees, got 91.0"),
+    ("[face]\nstill_frames = 0", r"face: still_frames: expected 1\.\.100 frames, got 0"),
+    ("[face]\nstill_threshold = -1.0", r"face: still_threshold: expected 0\.\.255 grey levels, got -1.0"),
     ("face = 'many'", "face: expected a table, got string 'many'"),
 ])
 def test_bad_files_name_the_file_the_key_and_what_was_expected(tmp_path, text, message):

@@ -67,6 +67,10 @@ class FaceOptions:
     min_face: int = 40  # pixels (box side): smaller faces get no guess
     max_yaw: float = 0.35  # nose offset along the eye line, in eye distances
     max_roll: float = 45.0  # degrees of eye-line tilt (the crop is levelled up to this)
+    # A still frame keeps the last frame's detections (edge.vision.stillness): the
+    # detector looks again after this many frames, or as soon as anything moves.
+    still_frames: int = 4
+    still_threshold: float = 6.0  # grey levels an 8×8 block's mean may move in a still frame
 
     def __post_init__(self) -> None:
         from edge.vision.detectors import REGISTRY
@@ -83,6 +87,13 @@ class FaceOptions:
             raise ValueError(f"max_yaw: expected (0, 2] eye distances, got {self.max_yaw}")
         if not 0.0 < self.max_roll <= 90.0:
             raise ValueError(f"max_roll: expected (0, 90] degrees, got {self.max_roll}")
+        self.stillness  # noqa: B018 - validates still_frames and still_threshold
+
+    @property
+    def stillness(self):
+        from edge.vision.stillness import StillParams
+
+        return StillParams(self.still_frames, self.still_threshold)
 
 
 @dataclass(frozen=True)
@@ -136,8 +147,11 @@ class FaceRecogniser:
     def detector(self):
         if self._detector is None:
             from edge.vision.detectors import make_detector
+            from edge.vision.stillness import ReusingDetector
 
-            self._detector = make_detector(self.options.detector)
+            det = make_detector(self.options.detector)
+            still = self.options.stillness
+            self._detector = ReusingDetector(det, still) if still.frames > 1 else det
         return self._detector
 
     def result(self, probs: np.ndarray | None, faces: int, box: Box | None, reason: str | None = None,
