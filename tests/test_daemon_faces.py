@@ -294,3 +294,36 @@ def test_the_faces_of_a_frame_older_than_max_age_are_not_reported():
     voice = Observation.from_probabilities(VOICE, later, {"sad": 0.8, "neutral": 0.2})
     _feed(w, inq, Labelled(voice, "sad"))
     assert sink.moods[-1]["faces"] is None, sink.moods[-1]
+
+
+@needs_fer
+def test_stats_count_the_frames_the_detector_looked_at_and_those_that_kept_their_faces(tmp_path):
+    # a person sitting still (the same face, fresh sensor noise) for five frames, then
+    # another frame: the detector looks at the first, the fifth (still_frames = 4) and
+    # the last; the others keep the first frame's faces
+    import threading
+
+    from test_daemon_support import ListSink
+
+    from edge.daemon import Daemon, RunOptions
+
+    big, other = _crops()
+    still = face_frame(big, size=(320, 240), face=140, at=(60, 40), colour=False).astype(np.float32)
+    rng = np.random.default_rng(0)
+    frames = [np.clip(still + rng.normal(0, 3, still.shape), 0, 255).astype(np.uint8) for _ in range(5)]
+    frames.append(face_frame(other, size=(320, 240), face=140, at=(120, 60), colour=False))
+    folder = tmp_path / "img"
+    folder.mkdir()
+    for i, f in enumerate(frames):
+        np.save(folder / f"{i:02d}.npy", f)
+    cfg = load_config(None, {"daemon.state_dir": str(tmp_path / "state"), "stats.interval_s": 3600.0},
+                      env={})
+    sink = ListSink()
+    d = Daemon(cfg, RunOptions(image_dir=folder, fast=True, exit_when_done=True), sink=sink, speech=None)
+    t = threading.Timer(120, d.request_stop)  # a hang fails the assertions, not the run
+    t.start()
+    try:
+        assert d.run(install_signals=False) == 0
+    finally:
+        t.cancel()
+    assert sink.stats[-1]["face_detector"] == {"scans": 3, "reused": 3}

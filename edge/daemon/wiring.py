@@ -140,7 +140,8 @@ class Daemon:
         return self.health.payload(interp, lambda: {
             "paused": self.state.paused_list(), "policy": self.state.policy,
             "calibration": self.calibration.stats(), "playback": dict(self.state.playback),
-            "music_heard": None if self.state.heard is None else dict(self.state.heard)}, mqtt)
+            "music_heard": None if self.state.heard is None else dict(self.state.heard),
+            "face_detector": getattr(self.face, "detections", lambda: None)()}, mqtt)
 
     # -- running --------------------------------------------------------------------------
     def request_stop(self, *_: Any) -> None:

@@ -81,17 +81,19 @@ def stats_payload(*, wall_ts: float, uptime_s: float, cpu_percent: float, rss_by
                   versions: dict[str, str | None],
                   mqtt: dict[str, Any] | None = None,
                   failed: dict[str, str] | None = None,
-                  music_heard: dict[str, Any] | None = None) -> dict[str, Any]:
+                  music_heard: dict[str, Any] | None = None,
+                  face_detector: dict[str, int] | None = None) -> dict[str, Any]:
     """``…/stats``: counters, latencies, resources, sources and the settings in effect;
     ``music_heard``: whether the microphone hears music and since when (None: it is not
     listening for it: no speech model with a no-speech output, or ``audio.music.enabled``
-    false)."""
+    false); ``face_detector``: frames the face detector looked at and frames that kept the
+    last faces (None: no such detector yet)."""
     payload: dict[str, Any] = {
         "ts": round(wall_ts, 3), "uptime_s": round(uptime_s, 1), "cpu_percent": cpu_percent,
         "rss_mb": round(rss_bytes / 2**20, 1), "threads": threads, "healthy": healthy,
         "stages": stages, "sources": sources, "paused": sorted(paused), "policy": policy.value,
         "calibration": calibration, "playback": playback, "music_heard": music_heard,
-        "interpreter": interpreter,
+        "face_detector": face_detector, "interpreter": interpreter,
         "versions": versions,
     }
     if mqtt is not None:

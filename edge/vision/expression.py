@@ -154,6 +154,13 @@ class FaceRecogniser:
             self._detector = ReusingDetector(det, still) if still.frames > 1 else det
         return self._detector
 
+    def detections(self) -> dict[str, int] | None:
+        """Frames the detector looked at and frames given its last faces (still frames:
+        edge.vision.stillness), for ``…/stats``; None before the first frame or when every
+        frame is looked at."""
+        det = self._detector
+        return {"scans": det.scans, "reused": det.reused} if hasattr(det, "reused") else None
+
     def result(self, probs: np.ndarray | None, faces: int, box: Box | None, reason: str | None = None,
                per_face: tuple[FaceObservation, ...] = (), extra: dict | None = None) -> FaceResult:
         if probs is None:
