@@ -124,6 +124,9 @@ class BlazeFaceParams:
     # default: measured on the PublicTest scenes it helped at 320×240, not at 640×480
     # (docs/models/face/detection.md, "Contrast and windows").
     contrast: str = "none"
+    # Windows of this many times the tile as well (0: none): a face bigger than the tiles'
+    # overlap lies whole in none of them, and the whole frame shows it small.
+    second_tile: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.min_score < 1.0:
@@ -134,6 +137,8 @@ class BlazeFaceParams:
             raise ValueError(f"window_face: expected 0.05..0.75, got {self.window_face}")
         if not 0.0 <= self.overlap < 0.9:
             raise ValueError(f"overlap: expected 0..0.9, got {self.overlap}")
+        if not (self.second_tile == 0.0 or 1.2 <= self.second_tile <= 4.0):
+            raise ValueError(f"second_tile: expected 0 (none) or 1.2..4 tiles, got {self.second_tile}")
         if self.contrast not in ("stretch", "none"):
             raise ValueError(f"contrast: expected 'stretch' or 'none', got {self.contrast!r}")
 
@@ -194,6 +199,15 @@ class BlazeFaceDetector:
         rows[:, 5::2] = reg[:, 5::2] + a[:, 1:]
         return 1.0 / (1.0 + np.exp(-logit)), rows
 
+    def windows(self, width: int, height: int, tile: float) -> list[tuple[float, float, float]]:
+        """The windows a frame of this size is looked at through (frame pixels)."""
+        pr = self.params
+        wins = windows_for(width, height, int(round(tile)), pr.overlap)
+        if pr.second_tile:
+            wins += [w for w in windows_for(width, height, int(round(tile * pr.second_tile)), pr.overlap)
+                     if w not in wins]
+        return wins
+
     def detect(self, gray: np.ndarray) -> list[Detection]:
         pr = self.params
         H, W = gray.shape[:2]
@@ -201,7 +215,7 @@ class BlazeFaceDetector:
         tile = pr.tile / k
         found_rows, found_scores = [], []
         small = gray if k == 1 else None
-        for x0, y0, side in windows_for(W // k, H // k, int(round(tile)), pr.overlap):
+        for x0, y0, side in self.windows(W // k, H // k, tile):
             if small is None:
                 from edge.vision.align import shrink
 
