@@ -226,10 +226,11 @@ def test_speaker_adversary_smoke_and_ramp(tmp_path):
     run = tmp_path / "run"
     rc = train_main(["--data", str(DATA), "--out", str(run), "--epochs", "2", "--max-clips", "12",
                      "--versions", "1", "--per-clip", "2", "--widths", "8", "8", "8", "8",
-                     "--threads", "2", "--speaker-adversary", "0.3", "--weight-decay", "0.05"])
+                     "--threads", "2", "--speaker-adversary", "0.3", "--weight-decay", "0.05",
+                     "--vtlp", "0.9", "1.1"])
     assert rc == 0
     meta = json.loads((run / "train_meta.json").read_text())
-    assert meta["args"]["weight_decay"] == 0.05
+    assert meta["args"]["weight_decay"] == 0.05 and meta["args"]["vtlp"] == [0.9, 1.1]
     assert [h["adversary_strength"] for h in meta["history"]] == [0.0, round(ramp[25], 4)]
     assert all(h["speaker_loss"] > 0 for h in meta["history"])
     import keras  # the saved model is the plain emotion net, without the speaker head
@@ -269,6 +270,7 @@ def test_speed_range_sets_the_augmented_copies_speed():
 @pytest.mark.parametrize("args, message", [
     (["--speed-range", "1.2", "0.9"], "--speed-range: expected 0.5 <= LO <= HI <= 2"),
     (["--train-actors", "-1"], "--train-actors: expected >= 0"),
+    (["--vtlp", "1.1", "0.9"], "--vtlp: expected 0.7 <= LO <= HI <= 1.4"),
 ])
 def test_bad_speed_range_or_train_actors_are_refused_by_name(args, message, tmp_path, capsys):
     from training.speech import main as train_main

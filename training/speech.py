@@ -156,9 +156,11 @@ def draws_per_clip(banks: list[Bank], per_clip: int, corpus_windows: int = 0) ->
 
 
 def sample_epoch(banks: list[Bank], p: F.FeatureParams, rng: np.random.Generator,
-                 per_clip: int = 2, draws: list[int] | None = None):
+                 per_clip: int = 2, draws: list[int] | None = None,
+                 vtlp_range: tuple[float, float] | None = None):
     """``per_clip`` (or ``draws[i]``) random voiced windows of a random version of each
-    bank, bank by bank, normalised and spec-augmented: (x, labels, bank index)."""
+    bank, bank by bank, (with ``vtlp_range``: each warped by a random vocal tract length,
+    :mod:`training.vtlp`) normalised and spec-augmented: (x, labels, bank index)."""
     t = p.window_frames
     xs, ys, idx = [], [], []
     for i, b in enumerate(banks):
@@ -168,7 +170,12 @@ def sample_epoch(banks: list[Bank], p: F.FeatureParams, rng: np.random.Generator
             xs.append(b.feats[v][s : s + t])
             ys.append(b.label)
             idx.append(i)
-    x = F.normalise(np.stack(xs), p)
+    x = np.stack(xs)
+    if vtlp_range is not None:
+        from training.vtlp import vtlp
+
+        x = vtlp(x, p, rng, vtlp_range)
+    x = F.normalise(x, p)
     return spec_augment(x, rng), np.asarray(ys), np.asarray(idx)
 
 
@@ -650,7 +657,8 @@ def train(args: argparse.Namespace) -> Path:
     bank_spk = np.array([b.speaker for b in banks])
     for epoch in range(state["epoch"], args.epochs):
         te = time.time()
-        x, y, idx = sample_epoch(banks, p, rng, args.per_clip, draws)
+        x, y, idx = sample_epoch(banks, p, rng, args.per_clip, draws,
+                                 tuple(args.vtlp) if args.vtlp else None)
         emotion = masks[idx].sum(axis=1) > 0  # BAVED's windows carry no emotion
         cw = class_weights(y[emotion], len(outputs))
         sw = np.array([cw[int(c)] for c in y], np.float32) * emotion
@@ -764,6 +772,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--numcep", type=int, default=40)
     ap.add_argument("--pitch", action="store_true",
                     help="append voicing and pitch columns to the cepstra")
+    ap.add_argument("--vtlp", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                    help="warp each training window's formants by a random vocal tract length "
+                         "factor in [LO, HI] (training/vtlp.py; e.g. 0.9 1.1); off by default")
     ap.add_argument("--mixup", type=float, default=0.0,
                     help="mixup Beta(alpha, alpha) between windows (0: off)")
     ap.add_argument("--swa-start", type=float, default=0.0,
@@ -851,6 +862,10 @@ def main(argv: list[str] | None = None) -> int:
     lo, hi = args.speed_range
     if not 0.5 <= lo <= hi <= 2.0:
         print(f"training.speech: --speed-range: expected 0.5 <= LO <= HI <= 2, got {lo} {hi}",
+              file=sys.stderr)
+        return 2
+    if args.vtlp and not 0.7 <= args.vtlp[0] <= args.vtlp[1] <= 1.4:
+        print(f"training.speech: --vtlp: expected 0.7 <= LO <= HI <= 1.4, got {args.vtlp[0]} {args.vtlp[1]}",
               file=sys.stderr)
         return 2
     if args.train_actors < 0:

@@ -1,0 +1,45 @@
+"""Vocal tract length perturbation of feature windows (training.vtlp), on a real clip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import needs_data, ravdess_clip
+
+from edge.audio import features as F
+from edge.audio.sources import load_audio
+from training.vtlp import warp_cepstra
+
+
+@needs_data
+def test_warping_moves_the_spectral_envelope_as_a_speed_change_does():
+    from training.speech import speed
+
+    p = F.FeatureParams(pitch=True)
+    y = load_audio(ravdess_clip(19, "05"), 16000, resample=True)
+    c = F.mfcc(y, p)
+    same = warp_cepstra(c[None], np.array([1.0]), p)[0]
+    np.testing.assert_allclose(same, c, atol=1e-4)  # factor 1: the windows as they were
+
+    def envelope(cep):  # the long-term spectral shape of the louder half of the frames
+        loud = cep[:, 0] > np.median(cep[:, 0])
+        return cep[loud, 1 : p.numcep].mean(axis=0)
+
+    for s in (0.9, 1.1):  # speeding up by s moves every formant up by s
+        target = envelope(F.mfcc(speed(y, s), p))
+        warped = warp_cepstra(c[None], np.array([1 / s]), p)[0]
+        assert np.linalg.norm(envelope(warped) - target) < 0.4 * np.linalg.norm(envelope(c) - target)
+        np.testing.assert_array_equal(warped[:, 0], c[:, 0])  # the log-energy stays
+        np.testing.assert_array_equal(warped[:, p.numcep:], c[:, p.numcep:])  # and the pitch columns
+
+
+def test_each_window_gets_its_own_factor():
+    p = F.FeatureParams()
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 5, (3, 20, p.numcep)).astype(np.float32)
+    out = warp_cepstra(x, np.array([1.0, 1.1, 0.9]), p)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    np.testing.assert_allclose(out[0], x[0], atol=1e-4)
+    assert not np.allclose(out[1], x[1], atol=1e-2) and not np.allclose(out[2], out[1], atol=1e-2)
+    with pytest.raises(ValueError):
+        warp_cepstra(x, np.array([1.0]), p)  # one factor per window
