@@ -120,6 +120,19 @@ def parity(float_predict, int8_predict, prepared, labels, clips,
     }
 
 
+def validation_check(float_predict, int8_predict, clips, signals, p, vad, labels, t,
+                     model_bytes: int) -> dict:
+    """The int8 bound on validation speakers alone (float − int8 accuracy per corpus, clip
+    and window agreement) and the file's size: what an adoption rule reads."""
+    val_q = evaluate(int8_predict, clips, signals, p, vad, labels, t)
+    val_f = evaluate(float_predict, clips, signals, p, vad, labels, t)
+    out = parity(float_predict, int8_predict, clip_windows(signals, p, vad), labels, clips, t)
+    out["accuracy_delta_float_minus_int8"] = {k: val_f[k]["accuracy"] - val_q[k]["accuracy"] for k in val_q}
+    out["val_int8"] = {k: {m: v[m] for m in ("n", "accuracy", "uar")} for k, v in val_q.items()}
+    out["model_bytes"] = model_bytes
+    return {"val_parity": out}
+
+
 def convert(args: argparse.Namespace) -> dict:
     import keras
 
@@ -135,6 +148,10 @@ def convert(args: argparse.Namespace) -> dict:
         model, p = move_input_bn(model, p)
     splits = by_split([c for c in load_corpora(Path(args.data), meta["corpora"]) if c.label])
     splits = subsample(splits, args.max_clips)
+    if args.val_only:  # an adoption check: the test speakers are not even decoded
+        if meta.get("best_val_uar") is None:
+            raise SystemExit(f"convert.speech: --val-only: {run} is a --final run (no validation speakers)")
+        splits = {k: splits[k] for k in ("train", "val")}
     sig = {k: load_signals(v, p.sample_rate) for k, v in splits.items()}
 
     train_prep = clip_windows(sig["train"], p, vad)
@@ -166,6 +183,9 @@ def convert(args: argparse.Namespace) -> dict:
 
     int8 = load_model(out, "speech")
     float_predict = keras_predict(model)
+    if args.val_only:
+        return validation_check(float_predict, int8.predict, splits["val"], sig["val"], p, vad, labels, t,
+                                out.stat().st_size)
     test_q = evaluate(int8.predict, splits["test"], sig["test"], p, vad, labels, t)
     test_f = evaluate(float_predict, splits["test"], sig["test"], p, vad, labels, t)
     par = parity(float_predict, int8.predict, clip_windows(sig["test"], p, vad), labels,
@@ -278,6 +298,10 @@ def parser() -> argparse.ArgumentParser:
                          "quantises the raw columns; before session 6 every model did)")
     ap.add_argument("--max-clips", type=int, default=0, help="smoke runs: clips per split")
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--val-only", action="store_true",
+                    help="an adoption check: convert (a bare manifest, no metrics), then only float "
+                         "− int8 on the validation speakers and the file size, printed as JSON; the "
+                         "test speakers are not decoded")
     ap.add_argument("--no-speech-threshold", type=float, default=NO_SPEECH_THRESHOLD, metavar="T",
                     help="the gate's default threshold on the no-speech output, recorded in the "
                          "manifest (choose it on validation artists: training.room_eval --sweep)")
@@ -329,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     metrics = convert(args)
-    print(json.dumps({k: metrics[k] for k in ("test_int8", "parity", "model_bytes")}, indent=1))
+    keys = ("val_parity",) if args.val_only else ("test_int8", "parity", "model_bytes")
+    print(json.dumps({k: metrics[k] for k in keys}, indent=1))
     return 0
 
 

@@ -280,7 +280,7 @@ def test_bad_speed_range_or_train_actors_are_refused_by_name(args, message, tmp_
     assert not (tmp_path / "run").exists()
 
 
-def test_room_recipe_smoke_masked_corpora_no_speech_output_to_the_device(tmp_path):
+def test_room_recipe_smoke_masked_corpora_no_speech_output_to_the_device(tmp_path, monkeypatch):
     """Four corpora (masked loss), rooms and music in training, a no-speech output: the
     converted model carries its gate, room figures land in the manifest, predict runs."""
     from convert.speech import main as convert_main
@@ -334,6 +334,23 @@ def test_room_recipe_smoke_masked_corpora_no_speech_output_to_the_device(tmp_pat
     passed = [r["music_windows_passed"] for r in sweep]
     assert passed == sorted(passed, reverse=True)  # a lower threshold passes fewer windows
     assert {"room_noise15_met", "music_gate_met", "speech_kept_met"} <= set(m.metrics["target"])
+    # the adoption check reads the validation speakers only: no test clip is decoded
+    import convert.speech as CS
+    from training.datasets import split_of
+
+    decoded = []
+    real_load = CS.load_signals
+
+    def spy(clips, sr):
+        decoded.extend(split_of(c) for c in clips)
+        return real_load(clips, sr)
+
+    monkeypatch.setattr(CS, "load_signals", spy)
+    check = CS.convert(CS.parser().parse_args(
+        ["--run", str(run), "--data", str(DATA), "--out", str(tmp_path / "cand" / "s.tflite"),
+         "--max-clips", "8", "--calibration-windows", "20", "--val-only"]))["val_parity"]
+    assert set(decoded) == {"train", "val"} and check["model_bytes"] > 0
+    assert set(check["accuracy_delta_float_minus_int8"]) == set(check["val_int8"]) and check["windows"] > 0
     assert "ASED" in m.licence and "nEMO" in m.licence
     res = run_cli("predict", "--json", "--speech-model", str(out), str(ravdess_clip(19, "03")))
     assert res.returncode == 0, res.stderr
