@@ -23,6 +23,7 @@ from test_daemon_support import (  # noqa: F401 - broker_fixture provides "broke
     broker_fixture,
     daemon_config,
     daemon_log,
+    run_to_end,
     start_daemon,
     stop,
     subscriber,
@@ -199,12 +200,7 @@ def _in_process(tmp_path, face) -> ListSink:
     sink = ListSink()
     d = Daemon(cfg, RunOptions(image_dir=img, fast=True, exit_when_done=True), sink=sink,
                speech=None, face=face)
-    t = threading.Timer(60, d.request_stop)  # a hang fails the assertions below, not the run
-    t.start()
-    try:
-        assert d.run(install_signals=False) == 0
-    finally:
-        t.cancel()
+    run_to_end(d, 60)
     return sink
 
 
@@ -301,12 +297,6 @@ def test_stats_count_the_frames_the_detector_looked_at_and_those_that_kept_their
     # a person sitting still (the same face, fresh sensor noise) for five frames, then
     # another frame: the detector looks at the first, the fifth (still_frames = 4) and
     # the last; the others keep the first frame's faces
-    import threading
-
-    from test_daemon_support import ListSink
-
-    from edge.daemon import Daemon, RunOptions
-
     big, other = _crops()
     still = face_frame(big, size=(320, 240), face=140, at=(60, 40), colour=False).astype(np.float32)
     rng = np.random.default_rng(0)
@@ -320,10 +310,5 @@ def test_stats_count_the_frames_the_detector_looked_at_and_those_that_kept_their
                       env={})
     sink = ListSink()
     d = Daemon(cfg, RunOptions(image_dir=folder, fast=True, exit_when_done=True), sink=sink, speech=None)
-    t = threading.Timer(120, d.request_stop)  # a hang fails the assertions, not the run
-    t.start()
-    try:
-        assert d.run(install_signals=False) == 0
-    finally:
-        t.cancel()
+    run_to_end(d)
     assert sink.stats[-1]["face_detector"] == {"scans": 3, "reused": 3}

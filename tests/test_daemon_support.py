@@ -158,3 +158,16 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def run_to_end(daemon, timeout: float = 120.0) -> None:
+    """Run an in-process daemon over its file input to the end (exit code 0); a hang
+    stops it after ``timeout`` and fails the caller's assertions, not the test run."""
+    import threading
+
+    t = threading.Timer(timeout, daemon.request_stop)
+    t.start()
+    try:
+        assert daemon.run(install_signals=False) == 0
+    finally:
+        t.cancel()
