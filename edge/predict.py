@@ -98,9 +98,10 @@ def predict_paths(paths: list[Path], speech_model: Path | None = None,
     for kind, path in iter_inputs(paths):
         if kind == "face":
             if face is None:
-                from edge.vision.expression import face_recogniser
+                from edge.vision.expression import FaceOptions, face_recogniser
 
-                face = face_recogniser(face_model)
+                # photos, not a camera: each is looked at on its own (no still-frame reuse)
+                face = face_recogniser(face_model, FaceOptions(still_frames=1))
             yield predict_image(face, path, face_crops, annotate_dir)
             continue
         if speech is None:

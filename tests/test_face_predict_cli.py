@@ -126,3 +126,30 @@ def test_face_recogniser_api_and_refusals(tmp_path):
             FaceRecogniser(load_model(copy))
     with pytest.raises(ModelError, match="modality 'face', expected 'speech'"):
         load_model(SHIPPED_FACE, "speech")
+
+
+@needs_fer
+def test_each_photo_is_looked_at_on_its_own(tmp_path):
+    # a folder of photos is not a camera: a photo's answer does not depend on the photo
+    # before it, even when the two are nearly the same (no still-frame reuse)
+    import cv2
+
+    d = fer()
+    crop = d.pixels[np.flatnonzero(d.split == 2)[11]]
+    a = face_frame(crop, size=(320, 240), face=150, at=(80, 40))
+    rng = np.random.default_rng(1)
+    b = np.clip(a + rng.normal(0, 3, a.shape), 0, 255).astype(np.uint8)
+    both, alone = tmp_path / "both", tmp_path / "alone"
+    both.mkdir()
+    alone.mkdir()
+    assert cv2.imwrite(str(both / "a.png"), a) and cv2.imwrite(str(both / "b.png"), b)
+    assert cv2.imwrite(str(alone / "b.png"), b)
+    outs = []
+    for folder in (both, alone):
+        res = run_cli("predict", "--json", str(folder))
+        assert res.returncode == 0, res.stderr
+        outs.append([json.loads(line) for line in res.stdout.splitlines()])
+    b_in_folder, b_alone = outs[0][1], outs[1][0]
+    assert b_in_folder["faces"] == 1
+    assert {k: v for k, v in b_in_folder.items() if k != "path"} == \
+        {k: v for k, v in b_alone.items() if k != "path"}

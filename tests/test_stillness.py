@@ -93,3 +93,18 @@ def test_a_still_person_is_classified_every_frame_on_the_reused_face():
     assert (a.label, a.box, a.probabilities) == (b.label, b.box, b.probabilities)
     assert rec.classify_frame(align.bgr_to_gray(no_face_frame(size=(640, 480), seed=3))).faces == 0
     assert det.scans == 3
+
+
+def test_the_face_bench_times_the_detector_on_every_frame():
+    # bench/bench_face.py repeats its frames; with still-frame reuse its "detect" time was
+    # the reuse check's (1.1 ms instead of the detector's ~27 ms under load)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_face", ROOT / "bench" / "bench_face.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    from edge.runtime import load_model
+
+    model = load_model(ROOT / "models_tflite" / "face_expression.tflite", "face")
+    for name in ("blazeface", "haar"):
+        assert not isinstance(bench.timed_recogniser(model, name).detector, ReusingDetector)
