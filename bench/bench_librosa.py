@@ -18,8 +18,9 @@ wall times (imports, model load, decoding and all).
   and voicing probability by `librosa.pyin` (what librosa recommends for speech),
   the same 2 s windows with a 0.5 s hop, and the same TCN (`training.models.speech_tcn`,
   float Keras, batched `predict` per clip), probabilities averaged over windows.
-  With --keras a trained float model is loaded; without it the untrained network of the
-  same shape is built (its numbers are meaningless, its cost is the same).
+  With --keras a trained float model is loaded; without it an untrained network in the
+  compared model's shape (its manifest's widths, window and outputs) is built (its numbers
+  are meaningless, its cost is the same).
 """
 
 from __future__ import annotations
@@ -47,13 +48,13 @@ from pathlib import Path
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 import numpy as np, librosa
 sys.path.insert(0, sys.argv[3])
-keras_path, pitch, folders = sys.argv[2], sys.argv[4], sys.argv[5:]
+keras_path, pitch, shape, folders = sys.argv[2], sys.argv[4], json.loads(sys.argv[5]), sys.argv[6:]
 if keras_path:
     import keras
     model = keras.models.load_model(keras_path, compile=False)
 else:
     from training.models import speech_tcn
-    model = speech_tcn(200, 42, 9)
+    model = speech_tcn(shape['frames'], shape['features'], shape['classes'], tuple(shape['widths']))
 SR, WIN, HOP = 16000, 200, 50
 for folder in folders:
     for path in sorted(Path(folder).iterdir()):
@@ -80,6 +81,22 @@ rc = 0
 """ + REPORT
 
 
+def reference_shape(model_path: Path | str) -> dict:
+    """The network the reference builds: the compared model's window, features, outputs and
+    convolution widths, from its manifest (an untrained copy of the same shape)."""
+    from edge.audio.features import FeatureParams
+    from edge.manifest import load_manifest, manifest_path
+
+    m = load_manifest(manifest_path(Path(model_path)))
+    p = FeatureParams.from_dict(m.features)
+    widths = (m.training or {}).get("train_args", {}).get("widths")
+    if not widths:
+        raise SystemExit(f"{model_path}: its manifest records no training.train_args.widths, "
+                         "so the reference cannot be built in its shape")
+    return {"frames": p.window_frames, "features": p.n_features, "classes": int(m.output.shape[-1]),
+            "widths": [int(w) for w in widths]}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
@@ -93,10 +110,12 @@ def main() -> int:
 
     ravdess = Path(args.data) / "speech" / "ravdess"
     folders = [ravdess / f"Actor_{a:02d}" for a in range(19, 25)]
+    shape = reference_shape(args.model)
     edge_runs, ref_runs = [], []
     for _ in range(args.repeats):
         edge_runs.append(run_predict(["--speech-model", args.model, *folders]))
-        ref_runs.append(run_predict([args.keras, ROOT, args.pitch, *folders], script=REFERENCE))
+        ref_runs.append(run_predict([args.keras, ROOT, args.pitch, json.dumps(shape), *folders],
+                                    script=REFERENCE))
     edge = summarise_runs(edge_runs, "clip")
     ref = summarise_runs(ref_runs, "clip")
     result = {
@@ -106,7 +125,7 @@ def main() -> int:
                     "librosa": librosa.__version__},
         "repeats": args.repeats,
         "reference_pitch": args.pitch,
-        "reference_model": args.keras or "untrained speech_tcn(200, 42, 9), same shape",
+        "reference_model": args.keras or f"untrained speech_tcn, the compared model's shape {shape}",
         "edge_predict": edge,
         "librosa_keras": ref,
         "speedup_wall_median": round(ref["wall_s_median"] / edge["wall_s_median"], 2),
