@@ -148,9 +148,9 @@ def convert(args: argparse.Namespace) -> dict:
         model, p = move_input_bn(model, p)
     splits = by_split([c for c in load_corpora(Path(args.data), meta["corpora"]) if c.label])
     splits = subsample(splits, args.max_clips)
-    if args.val_only:  # an adoption check: the test speakers are not even decoded
-        if meta.get("best_val_uar") is None:
-            raise SystemExit(f"convert.speech: --val-only: {run} is a --final run (no validation speakers)")
+    if args.val_only and meta.get("best_val_uar") is None:
+        raise SystemExit(f"convert.speech: --val-only: {run} is a --final run (no validation speakers)")
+    if args.val_only or args.int8_only:  # the test speakers are not even decoded
         splits = {k: splits[k] for k in ("train", "val")}
     sig = {k: load_signals(v, p.sample_rate) for k, v in splits.items()}
 
@@ -181,6 +181,8 @@ def convert(args: argparse.Namespace) -> dict:
     )
     manifest_path(out).write_text(manifest.to_json())
 
+    if args.int8_only:
+        return {"model_bytes": out.stat().st_size}
     int8 = load_model(out, "speech")
     float_predict = keras_predict(model)
     if args.val_only:
@@ -302,6 +304,10 @@ def parser() -> argparse.ArgumentParser:
                     help="an adoption check: convert (a bare manifest, no metrics), then only float "
                          "− int8 on the validation speakers and the file size, printed as JSON; the "
                          "test speakers are not decoded")
+    ap.add_argument("--int8-only", action="store_true",
+                    help="write the int8 model (and a bare manifest) and stop: the file the gate "
+                         "threshold is chosen with (training.room_eval --split val --sweep) before "
+                         "the conversion that scores the test speakers")
     ap.add_argument("--no-speech-threshold", type=float, default=NO_SPEECH_THRESHOLD, metavar="T",
                     help="the gate's default threshold on the no-speech output, recorded in the "
                          "manifest (choose it on validation artists: training.room_eval --sweep)")
@@ -353,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     metrics = convert(args)
-    keys = ("val_parity",) if args.val_only else ("test_int8", "parity", "model_bytes")
+    keys = ("val_parity",) if args.val_only else ("model_bytes",) if args.int8_only else (
+        "test_int8", "parity", "model_bytes")
     print(json.dumps({k: metrics[k] for k in keys}, indent=1))
     return 0
 

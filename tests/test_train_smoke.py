@@ -350,6 +350,12 @@ def test_room_recipe_smoke_masked_corpora_no_speech_output_to_the_device(tmp_pat
         ["--run", str(run), "--data", str(DATA), "--out", str(tmp_path / "cand" / "s.tflite"),
          "--max-clips", "8", "--calibration-windows", "20", "--val-only"]))["val_parity"]
     assert set(decoded) == {"train", "val"} and check["model_bytes"] > 0
+    decoded.clear()
+    only = CS.convert(CS.parser().parse_args(
+        ["--run", str(run), "--data", str(DATA), "--out", str(tmp_path / "cand" / "i.tflite"),
+         "--max-clips", "8", "--calibration-windows", "20", "--int8-only"]))
+    assert set(decoded) == {"train", "val"}
+    assert only["model_bytes"] == (tmp_path / "cand" / "i.tflite").stat().st_size
     assert set(check["accuracy_delta_float_minus_int8"]) == set(check["val_int8"]) and check["windows"] > 0
     assert "ASED" in m.licence and "nEMO" in m.licence
     res = run_cli("predict", "--json", "--speech-model", str(out), str(ravdess_clip(19, "03")))
