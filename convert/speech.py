@@ -55,7 +55,7 @@ def train_command(train_args: dict) -> str:
     parts = ["python -m training.speech"]
     for key, value in train_args.items():
         flag = "--" + key.replace("_", "-")
-        if value is None:  # an option left at "not given" (e.g. --val-actors)
+        if value is None or value == "":  # an option not given (--val-actors, --banks-from)
             continue
         if isinstance(value, bool):
             parts += [flag] if value and key != "resume" else []

@@ -48,7 +48,25 @@ def test_shipped_manifest_is_complete():
     assert ("--pitch" in m.training["train_command"].split()) == m.features["pitch"]
     assert "ravdess" in m.metrics["test_int8"] and "emodb" in m.metrics["test_int8"]
     assert m.licence and "RAVDESS" in m.licence
-    assert SHIPPED_SPEECH.stat().st_size <= 250 * 1024
+    assert SHIPPED_SPEECH.stat().st_size <= 300 * 1024  # issue 19's bound
+
+
+def test_the_recorded_train_command_parses_back_to_the_recorded_args():
+    # an option recorded as "" (--banks-from not given) was written as a bare flag, so the
+    # command read the next flag as its value
+    import shlex
+
+    from convert.speech import train_command
+    from training.speech import parser
+
+    m = load_manifest(manifest_path(SHIPPED_SPEECH))
+    recorded = m.training["train_args"]
+    args = vars(parser().parse_args(shlex.split(train_command(recorded))[3:]))
+    for key in set(recorded) - {"threads", "resume"}:
+        want, got = recorded[key], args[key]
+        assert (list(got) if isinstance(got, tuple) else got) == want, key
+    assert "--banks-from" not in train_command({**recorded, "banks_from": ""}).split()
+    assert m.training["train_command"] == train_command(recorded)
 
 
 def test_loader_prefers_litert_and_logs_it(caplog):

@@ -47,9 +47,14 @@ def test_the_readme_figures_are_the_evaluations():
     """README's music-heard table is docs/models/speech/music_heard.json, rounded."""
     import json
 
-    from conftest import ROOT
+    from conftest import ROOT, SHIPPED_SPEECH
+
+    from edge.manifest import load_manifest, manifest_path
 
     res = json.loads((ROOT / "docs" / "models" / "speech" / "music_heard.json").read_text())
+    shipped = load_manifest(manifest_path(SHIPPED_SPEECH)).sha256
+    for split in ("val", "test"):  # measured with the model that ships, not an earlier one
+        assert res[split].get("model_sha256") == shipped, split
     readme = (ROOT / "README.md").read_text()
     for key, row in (("music_songs_heard", "songs alone in a room heard by their end"),
                      ("talk_over_music_windows_heard", "talking over music: windows with music still heard"),

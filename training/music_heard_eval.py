@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     sr = rec.params.sample_rate
     res = evaluate(rec, load_signals(clips, sr), load_signals(music, sr),
                    VAL_SEED if args.split == "val" else TEST_SEED, MusicHeardParams())
-    print(json.dumps({"model": str(rec.model.path), "split": args.split, **res}, indent=1))
+    print(json.dumps({"model": str(rec.model.path), "model_sha256": rec.model.manifest.sha256,
+                      "split": args.split, **res}, indent=1))
     return 0
 
 

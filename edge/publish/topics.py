@@ -41,7 +41,9 @@ TOPICS: tuple[Topic, ...] = (
           "every `stats.interval_s` (and right after a calibration reload): per-stage "
           "counters (processed, dropped, errors) and `latency_ms_median`, `cpu_percent`, "
           "`rss_mb`, `threads`, `uptime_s`, `healthy`, `sources`, `paused`, `policy`, "
-          "`calibration`, `interpreter`, `versions`, `mqtt` counters"),
+          "`calibration`, `interpreter`, `versions`, `mqtt` counters, `face_detector` "
+          "(`{\"scans\", \"reused\"}`: frames the face detector looked at, frames that kept the last "
+          "faces because nothing moved; null without)"),
     Topic("cmd", None, 1, None, "commands, below"),
     Topic("events", False, 1, P.event_payload,
           'one answer per command: `{"ts", "id", "cmd", "ok", "result"}` or '
