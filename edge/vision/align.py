@@ -93,12 +93,20 @@ def _axis(start: np.float32, step: np.float32, size: int, extent: int):
     return i0, np.minimum(i0 + 1, extent - 1), c - i0
 
 
-def window(gray: np.ndarray, x0: float, y0: float, side: float, size: int) -> np.ndarray:
+def window(gray: np.ndarray, x0: float, y0: float, side: float, size: int,
+           shrunk: dict | None = None) -> np.ndarray:
     """The square (x0, y0, side) of the frame resampled to size×size (float32): block
     means first when it shrinks by 2× or more (no aliasing), then bilinear — the numbers
     of ``sample_affine`` with an unturned matrix, by rows and then columns."""
     k = max(1, int(side / size))
-    g = shrink(gray, k) if k > 1 else gray
+    if k == 1:
+        g = gray
+    elif shrunk is None:
+        g = shrink(gray, k)
+    else:  # one frame's windows share its block means (``shrunk``: k → shrink(gray, k))
+        g = shrunk.get(k)
+        if g is None:
+            g = shrunk[k] = shrink(gray, k)
     s = side / k / size  # source pixels per output pixel
     step = np.float32(s)
     H, W = g.shape

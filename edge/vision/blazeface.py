@@ -217,12 +217,13 @@ class BlazeFaceDetector:
         tile = pr.tile / k
         found_rows, found_scores = [], []
         small = gray if k == 1 else None
+        shrunk: dict = {}  # the frame's block means, once per size for all its windows
         for x0, y0, side in self.windows(W // k, H // k, tile):
             if small is None:
                 from edge.vision.align import shrink
 
                 small = shrink(gray, k)
-            w = window(small, x0, y0, side, self.size)
+            w = window(small, x0, y0, side, self.size, shrunk)
             scores, rows = self.raw(stretch(w) if pr.contrast == "stretch" else w)
             keep = (scores > pr.min_score) & (rows[:, 2] > rows[:, 0]) & (rows[:, 3] > rows[:, 1])
             if keep.any():
