@@ -136,6 +136,13 @@ def stop(proc: subprocess.Popen) -> int:
 
 
 def steady(conf: Path, tmp: Path, seconds: float, warmup: float) -> dict:
+    """CPU and RSS from /proc; the daemon's own last ``…/stats`` says what its stages did
+    (frames the face detector looked at against frames that kept the last faces)."""
+    from edge.config import load_config
+    from edge.publish.mqtt import Subscriber
+
+    cfg = load_config(conf, env={})
+    sub = Subscriber(cfg.mqtt, [f"{cfg.mqtt.base_topic}/stats"]).start()
     proc = start(conf, tmp)
     try:
         time.sleep(warmup)
@@ -152,10 +159,17 @@ def steady(conf: Path, tmp: Path, seconds: float, warmup: float) -> dict:
         loaded = libraries(proc.pid)
     finally:
         rc = stop(proc)
+        sub.stop()
+    stats = None
+    while not sub.messages.empty():
+        stats = sub.messages.get_nowait().json()
+    stages = {k: {n: v[n] for n in ("processed", "dropped", "errors") if n in v}
+              for k, v in (stats or {}).get("stages", {}).items()}
     return {"cpu_percent_one_core": round(100 * (c1 - c0) / wall, 2),
             "rss_mb": round(r1 / 2**20, 1), "rss_max_mb": round(rss_max / 2**20, 1),
             "threads": threads, "measured_s": round(wall, 1), "warmup_s": warmup,
-            "exit_code_on_sigterm": rc, "heavy_libraries_loaded": loaded}
+            "exit_code_on_sigterm": rc, "heavy_libraries_loaded": loaded,
+            "last_stats": {"stages": stages, "face_detector": (stats or {}).get("face_detector")}}
 
 
 def soak(conf: Path, tmp: Path, minutes: float) -> dict:
@@ -166,7 +180,7 @@ def soak(conf: Path, tmp: Path, minutes: float) -> dict:
     from edge.publish.mqtt import Subscriber
 
     cfg = load_config(conf, env={})
-    sub = Subscriber(cfg.mqtt, ["moodedge/bench/stats"]).start()
+    sub = Subscriber(cfg.mqtt, [f"{cfg.mqtt.base_topic}/stats"]).start()
     proc = start(conf, tmp, "--fast")
     hop_s = 0.5  # windows per second of audio = 1 / hop_s
     first = last = None

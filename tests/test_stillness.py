@@ -108,3 +108,52 @@ def test_the_face_bench_times_the_detector_on_every_frame():
     model = load_model(ROOT / "models_tflite" / "face_expression.tflite", "face")
     for name in ("blazeface", "haar"):
         assert not isinstance(bench.timed_recogniser(model, name).detector, ReusingDetector)
+
+
+def test_block_region_covers_the_window_and_one_block_around():
+    from edge.vision.stillness import block_region
+
+    rows, cols = block_region((100.0, 50.0, 160.0), 8, (60, 80))
+    assert (rows.start, rows.stop, cols.start, cols.stop) == (5, 28, 11, 34)
+    # a letterboxed whole-frame window reaches past the frame: clipped to it
+    rows, cols = block_region((0.0, -80.0, 640.0), 8, (60, 80))
+    assert (rows.start, rows.stop, cols.start, cols.stop) == (0, 60, 0, 80)
+
+
+@needs_fer
+def test_blazeface_is_reused_window_by_window_with_the_answer_of_a_full_look():
+    # a person shifts in a still room: only the windows around them are looked through
+    # again, and the faces are those a full look at the frame finds
+    from edge.vision.blazeface import BlazeFaceDetector
+
+    d = fer()
+    private = d.pixels[np.flatnonzero(d.split == 2)]
+    room = align.bgr_to_gray(no_face_frame(size=(640, 480), seed=5))
+    first = align.bgr_to_gray(face_frame(private[11], size=(640, 480), face=120, at=(60, 60)))
+    first[:, 300:] = room[:, 300:]
+    shifted = align.bgr_to_gray(face_frame(private[11], size=(640, 480), face=120, at=(76, 70)))
+    shifted[:, 300:] = room[:, 300:]
+    full = BlazeFaceDetector()
+    det = ReusingDetector(BlazeFaceDetector(), StillParams(frames=4, threshold=6.0))
+    n = len(full.frame_windows(first.shape))
+    assert n > 20
+    assert det.detect(noisy(first, 1)) and det.counts()["windows_looked"] == n
+    det.detect(noisy(first, 2))
+    assert det.counts() == {"scans": 1, "reused": 1, "windows_looked": n, "windows_reused": n}
+    frame = noisy(shifted, 3)
+    got = det.detect(frame)
+    looked = det.counts()["windows_looked"] - n
+    assert 0 < looked < n / 2 and det.scans == 2
+    want = full.detect(frame)
+    assert len(got) == len(want) == 1
+    assert np.allclose(got[0].box, want[0].box, atol=0.5) and got[0].score == pytest.approx(want[0].score)
+    # a frame size change looks through every window of the new size
+    small = noisy(shifted[:240, :320], 4)
+    det.detect(small)
+    assert det.counts()["windows_looked"] - n - looked == len(full.frame_windows(small.shape))
+
+
+def test_a_frame_detector_is_reused_by_frame():
+    det = ReusingDetector(Counting(), StillParams(frames=4))
+    det.detect(np.zeros((48, 64), np.uint8))
+    assert det.counts() == {"scans": 1, "reused": 0}

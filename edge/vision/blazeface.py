@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.manifest import ModelError, sha256_file
-from edge.vision.align import window
+from edge.vision.align import shrink, window
 
 # model → (file, input side, (stride, anchors per cell) per anchor grid)
 MODELS = {
@@ -210,37 +210,50 @@ class BlazeFaceDetector:
                      if w not in wins]
         return wins
 
-    def detect(self, gray: np.ndarray) -> list[Detection]:
+    def _factor(self, H: int, W: int) -> int:
+        """Frames larger than ``max_side`` are looked at shrunk by this whole factor."""
+        return max(1, math.ceil(max(H, W) / self.params.max_side - 1e-9))
+
+    def frame_windows(self, shape: tuple[int, ...]) -> list[tuple[float, float, float]]:
+        """The windows (x0, y0, side) a frame of this shape is looked at through, in frame
+        pixels, in the order :meth:`look` numbers them."""
+        H, W = shape[:2]
+        k = self._factor(H, W)
+        return [(x0 * k, y0 * k, side * k) for x0, y0, side in self.windows(W // k, H // k, self.params.tile / k)]
+
+    def look(self, gray: np.ndarray, which=None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """For each window ``which`` (numbers of :meth:`frame_windows`; None: all): the rows
+        (frame pixels) and scores of the anchors it keeps, possibly none."""
         pr = self.params
         H, W = gray.shape[:2]
-        k = max(1, math.ceil(max(H, W) / pr.max_side - 1e-9))
-        tile = pr.tile / k
-        found_rows, found_scores = [], []
-        small = gray if k == 1 else None
+        k = self._factor(H, W)
+        wins = self.windows(W // k, H // k, pr.tile / k)
+        small = gray if k == 1 else shrink(gray, k)
         shrunk: dict = {}  # the frame's block means, once per size for all its windows
-        for x0, y0, side in self.windows(W // k, H // k, tile):
-            if small is None:
-                from edge.vision.align import shrink
-
-                small = shrink(gray, k)
+        out = {}
+        for i in range(len(wins)) if which is None else which:
+            x0, y0, side = wins[i]
             w = window(small, x0, y0, side, self.size, shrunk)
             scores, rows = self.raw(stretch(w) if pr.contrast == "stretch" else w)
             keep = (scores > pr.min_score) & (rows[:, 2] > rows[:, 0]) & (rows[:, 3] > rows[:, 1])
-            if keep.any():
-                r = rows[keep] * side * k
-                r[:, 0::2] += x0 * k
-                r[:, 1::2] += y0 * k
-                found_rows.append(r)
-                found_scores.append(scores[keep])
-        if not found_rows:
-            return []
-        merged = weighted_nms(np.concatenate(found_rows), np.concatenate(found_scores), pr.nms_iou)
-        out = []
-        for r, s in merged:
-            out.append(Detection((float(r[0]), float(r[1]), float(r[2] - r[0]), float(r[3] - r[1])),
-                                 s, r[4:].reshape(6, 2).copy()))
+            r = rows[keep] * side * k
+            r[:, 0::2] += x0 * k
+            r[:, 1::2] += y0 * k
+            out[i] = (r, scores[keep])
         return out
 
+    def merge(self, parts) -> list[Detection]:
+        """The faces of a frame from its windows' (rows, scores), by weighted NMS."""
+        parts = [(r, s) for r, s in parts if len(s)]
+        if not parts:
+            return []
+        rows = np.concatenate([r for r, _ in parts])
+        merged = weighted_nms(rows, np.concatenate([s for _, s in parts]), self.params.nms_iou)
+        return [Detection((float(r[0]), float(r[1]), float(r[2] - r[0]), float(r[3] - r[1])),
+                          s, r[4:].reshape(6, 2).copy()) for r, s in merged]
+
+    def detect(self, gray: np.ndarray) -> list[Detection]:
+        return self.merge(self.look(gray).values())
 
 
 def check_vendored(path: Path) -> dict:

@@ -159,7 +159,7 @@ class FaceRecogniser:
         edge.vision.stillness), for ``…/stats``; None before the first frame or when every
         frame is looked at."""
         det = self._detector
-        return {"scans": det.scans, "reused": det.reused} if hasattr(det, "reused") else None
+        return det.counts() if hasattr(det, "counts") else None
 
     def result(self, probs: np.ndarray | None, faces: int, box: Box | None, reason: str | None = None,
                per_face: tuple[FaceObservation, ...] = (), extra: dict | None = None) -> FaceResult:
