@@ -311,4 +311,12 @@ def test_stats_count_the_frames_the_detector_looked_at_and_those_that_kept_their
     sink = ListSink()
     d = Daemon(cfg, RunOptions(image_dir=folder, fast=True, exit_when_done=True), sink=sink, speech=None)
     run_to_end(d)
-    assert sink.stats[-1]["face_detector"] == {"scans": 3, "reused": 3}
+    got = sink.stats[-1]["face_detector"]
+    assert (got["scans"], got["reused"]) == (3, 3)
+    # by window: every window at the first and fifth frames, the rest kept on the still
+    # ones, and on the last only those its new face moved
+    from edge.vision.blazeface import BlazeFaceDetector
+
+    n = len(BlazeFaceDetector().frame_windows((240, 320)))
+    assert got["windows_looked"] + got["windows_reused"] == 6 * n
+    assert 2 * n < got["windows_looked"] <= 3 * n and got["windows_reused"] >= 3 * n

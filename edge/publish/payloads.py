@@ -87,7 +87,8 @@ def stats_payload(*, wall_ts: float, uptime_s: float, cpu_percent: float, rss_by
     ``music_heard``: whether the microphone hears music and since when (None: it is not
     listening for it: no speech model with a no-speech output, or ``audio.music.enabled``
     false); ``face_detector``: frames the face detector looked at and frames that kept the
-    last faces (None: no such detector yet)."""
+    last faces, and for a window detector its windows looked through and kept (None: no
+    such detector yet)."""
     payload: dict[str, Any] = {
         "ts": round(wall_ts, 3), "uptime_s": round(uptime_s, 1), "cpu_percent": cpu_percent,
         "rss_mb": round(rss_bytes / 2**20, 1), "threads": threads, "healthy": healthy,

@@ -43,7 +43,8 @@ TOPICS: tuple[Topic, ...] = (
           "`rss_mb`, `threads`, `uptime_s`, `healthy`, `sources`, `paused`, `policy`, "
           "`calibration`, `interpreter`, `versions`, `mqtt` counters, `face_detector` "
           "(`{\"scans\", \"reused\"}`: frames the face detector looked at, frames that kept the last "
-          "faces because nothing moved; null without)"),
+          "faces because nothing moved; BlazeFace adds `windows_looked`, `windows_reused`: its "
+          "windows looked through again and kept; null without)"),
     Topic("cmd", None, 1, None, "commands, below"),
     Topic("events", False, 1, P.event_payload,
           'one answer per command: `{"ts", "id", "cmd", "ok", "result"}` or '

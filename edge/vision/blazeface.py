@@ -219,7 +219,8 @@ class BlazeFaceDetector:
         pixels, in the order :meth:`look` numbers them."""
         H, W = shape[:2]
         k = self._factor(H, W)
-        return [(x0 * k, y0 * k, side * k) for x0, y0, side in self.windows(W // k, H // k, self.params.tile / k)]
+        wins = self.windows(W // k, H // k, self.params.tile / k)
+        return [(x0 * k, y0 * k, side * k) for x0, y0, side in wins]
 
     def look(self, gray: np.ndarray, which=None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """For each window ``which`` (numbers of :meth:`frame_windows`; None: all): the rows
