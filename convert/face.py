@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -193,8 +194,8 @@ def convert(args: argparse.Namespace) -> dict:
     baselines = {} if args.no_baselines else baselines_cached(run, data, meta["seed"],
                                                               args.refresh_baselines)
     n_params = int(model.count_params())
-    train_cmd = "python -m training.face " + " ".join(meta.get("argv", []))
-    convert_cmd = "python -m convert.face " + " ".join(args.argv)
+    train_cmd = "python -m training.face " + shlex.join(meta.get("argv", []))
+    convert_cmd = "python -m convert.face " + shlex.join(args.argv)
     sets = {"fer": "fer2013_private", "ferplus": "ferplus_private"}
     manifest = Manifest(**{
         **manifest.__dict__,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -24,6 +25,7 @@ from edge.audio.sources import decode_excerpt
 from edge.manifest import Manifest, TensorSpec, manifest_path, sha256_file
 from edge.music import features as M
 from edge.music.emotion import MusicEmotion
+from training.commands import command_line
 from training.metrics import summary
 from training.music import (
     QUADRANTS,
@@ -137,10 +139,8 @@ def convert(args: argparse.Namespace) -> dict:
               "int8_drop_met": bool(par["accuracy_delta_float_minus_int8"] <= 0.01),
               "size_met": bool(n_bytes <= 500_000)}
     keep = ("n", "accuracy", "uar", "macro_f1")
-    train_cmd = (f"python -m {meta.get('module', 'training.music')} " + " ".join(
-        f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in meta["args"].items() if k != "threads" and v is not None))
-    convert_cmd = "python -m convert.music " + " ".join(args.argv)
+    train_cmd = command_line(meta.get("module", "training.music"), meta["args"])
+    convert_cmd = "python -m convert.music " + shlex.join(args.argv)
     extra = {
         "training": {"data": "../shared/data/music/4q", "clips": meta["clips"],
                      "split": "by artist: sha1(artist)[:8] mod 10 in {0,1} test, 2 val, else train "

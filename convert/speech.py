@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from edge.manifest import Manifest, TensorSpec, manifest_path, sha256_file
 from edge.runtime import load_model
 from training import room_eval
 from training.baselines import pooled_stats, run_baselines
+from training.commands import command_line
 from training.datasets import by_split, fourq_split, load_corpora, read_4q
 from training.report import write_report
 from training.speech import clip_probs, clip_windows, evaluate, load_signals, predictions
@@ -52,18 +54,7 @@ def licence(corpora: list[str], no_speech: bool) -> str:
 
 def train_command(train_args: dict) -> str:
     """The full training command line, every option explicit, from the recorded args."""
-    parts = ["python -m training.speech"]
-    for key, value in train_args.items():
-        flag = "--" + key.replace("_", "-")
-        if value is None or value == "":  # an option not given (--val-actors, --banks-from)
-            continue
-        if isinstance(value, bool):
-            parts += [flag] if value and key != "resume" else []
-        elif isinstance(value, (list, tuple)):
-            parts += [flag, *map(str, value)]
-        elif key != "threads":
-            parts += [flag, str(value)]
-    return " ".join(parts)
+    return command_line("training.speech", train_args)
 
 
 def subsample(splits: dict, max_clips: int) -> dict:
@@ -237,7 +228,7 @@ def convert(args: argparse.Namespace) -> dict:
 
     n_params = int(model.count_params())
     command = train_command(meta["args"])
-    convert_cmd = "python -m convert.speech " + " ".join(getattr(args, "argv", []))
+    convert_cmd = "python -m convert.speech " + shlex.join(getattr(args, "argv", []))
     manifest = Manifest(
         **{
             **manifest.__dict__,

@@ -45,3 +45,19 @@ def test_quadrant_va_corners_and_middle():
     assert quadrant_va({"Q1": 1, "Q2": 0, "Q3": 0, "Q4": 0}) == (1.0, 1.0)
     assert quadrant_va({"Q1": 0, "Q2": 0, "Q3": 0.5, "Q4": 0.5}) == (0.0, -1.0)
     assert quadrant_va({"Q1": 0.25, "Q2": 0.25, "Q3": 0.25, "Q4": 0.25}) == (0.0, 0.0)
+
+
+def test_the_recorded_train_command_runs_as_written():
+    # convert.music wrote a store_true option as "--ensemble False", which the training
+    # module refuses ("unrecognized arguments: False"): the manifest's and report's
+    # reproduce command did not run
+    import importlib
+    import shlex
+
+    m = load_manifest(manifest_path(MODEL))
+    argv = shlex.split(m.training["train_command"])
+    assert argv[:2] == ["python", "-m"]
+    module = importlib.import_module(argv[2])
+    args = vars(module.parser().parse_args(argv[3:]))
+    assert args["out"] and m.training["chosen"] in args["candidates"]
+    assert "False" not in argv and "None" not in argv

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -66,7 +67,7 @@ def average(args: argparse.Namespace) -> dict:
     result = {"snapshots": [str(s) for s in args.snapshots], "val_accuracy": acc,
               "best_single_epoch": meta["best_epoch"],
               "best_single_val_accuracy": meta["best_val_accuracy"],
-              "command": "python -m training.face_average " + " ".join(args.argv)}
+              "command": "python -m training.face_average " + shlex.join(args.argv)}
     meta.update(weight_average=result, best_val_accuracy=acc)
     (out / "train_meta.json").write_text(json.dumps(meta, indent=1))
     if (run / "baselines.json").exists():

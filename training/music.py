@@ -139,7 +139,7 @@ def artist_folds(clips: list[MusicClip], k: int) -> np.ndarray:
     return np.array([fold[c.artist.strip().lower()] for c in clips])
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/music/4q")
     ap.add_argument("--out", default="runs/music")
@@ -149,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--candidates", nargs="+", default=list(CANDIDATES))
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     from training.threads import set_threads
 

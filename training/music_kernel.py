@@ -177,7 +177,7 @@ def ensemble_cv(frs, whole, crops, y, folds, is_val, p, args) -> dict:
                                               "mlp_epochs": args.mlp_epochs}}
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/music/4q")
     ap.add_argument("--out", default="runs/music_kernel")
@@ -193,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kernel", default="klr_g1_C1", help="the kernel model of the ensemble")
     ap.add_argument("--mlp-epochs", type=int, default=34, help="the shipped MLP's epochs")
     ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

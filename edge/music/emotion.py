@@ -1,6 +1,6 @@
 """The music-emotion model on the device: an excerpt → quadrant probabilities → A/V.
 
-``models_tflite/music_emotion.tflite`` (int8, trained by ``training.music`` on 4Q) reads
+``models_tflite/music_emotion.tflite`` (int8, a kernel model fitted by ``training.music_kernel`` on 4Q) reads
 the pooled vector of :mod:`edge.music.features`, standardised by the manifest's
 per-column map, and gives P(Q1..Q4).  The catalogue position is the probability
 balance of the quadrants:
