@@ -8,8 +8,10 @@
   face (FER-2013 PrivateTest crops, upscaled, from ../shared/data or --data), each at
   another place, half are faceless (the detector looks at every frame); with --scene
   still, one person sits still (the detector's last faces are reused, [face]
-  still_frames).  Without the data, or with --stub-face, frames go through the
-  stand-in recogniser edge.demo.stub_face and the face model's cost is not included.
+  still_frames); with --scene shifting, that person shifts a few pixels every frame
+  (BlazeFace looks again only through the windows around them).  Without the data, or
+  with --stub-face, frames go through the stand-in recogniser edge.demo.stub_face and
+  the face model's cost is not included.
   After a warm-up, CPU % of one core (utime+stime over wall time) and RSS are read from
   /proc/<pid>.  Targets: <= 10 % of one core, <= 80 MB.
 * soak: the same inputs with --fast --loop (as fast as the pipeline goes) until at least
@@ -62,6 +64,8 @@ def libraries(pid: int, names=("cv2", "tensorflow", "scipy")) -> list[str]:
 SCENES = {
     "alternate": "every other frame a different real FER-2013 face at another place, faceless frames between",
     "still": "one real FER-2013 face, the person sitting still: the same scene with fresh sensor noise",
+    "shifting": "one real FER-2013 face moving a few pixels from frame to frame (a person shifting "
+                "in a chair), fresh sensor noise",
 }
 
 
@@ -77,8 +81,9 @@ def face_frames(fer_npz: Path, n: int, scene: str = "alternate") -> list[np.ndar
     frames = []
     for i in range(n):
         g = base + rng.normal(0, 4, base.shape)
-        if scene == "still":
-            g[80:280, 120:320] = cv2.resize(crops[0], (200, 200), interpolation=cv2.INTER_CUBIC) \
+        if scene in ("still", "shifting"):
+            x, y = (120, 80) if scene == "still" else (120 + 6 * (i % 4), 80 + 4 * (i % 3))
+            g[y : y + 200, x : x + 200] = cv2.resize(crops[0], (200, 200), interpolation=cv2.INTER_CUBIC) \
                 + rng.normal(0, 4, (200, 200))
         elif i % 2 == 0:
             x, y = 120 + 40 * (i % 5), 80 + 20 * (i % 3)

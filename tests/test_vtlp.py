@@ -43,3 +43,16 @@ def test_each_window_gets_its_own_factor():
     assert not np.allclose(out[1], x[1], atol=1e-2) and not np.allclose(out[2], out[1], atol=1e-2)
     with pytest.raises(ValueError):
         warp_cepstra(x, np.array([1.0]), p)  # one factor per window
+
+
+def test_a_share_of_the_windows_is_warped_and_the_rest_kept_as_drawn():
+    from training.vtlp import vtlp
+
+    p = F.FeatureParams()
+    x = np.random.default_rng(1).normal(0, 5, (400, 20, p.numcep)).astype(np.float32)
+    out = vtlp(x, p, np.random.default_rng(2), (0.9, 1.1), share=0.5)
+    kept = np.array([np.array_equal(a, b) for a, b in zip(out, x)])
+    assert 0.4 < kept.mean() < 0.6 and not np.shares_memory(out, x)
+    # share 1 draws as the runs made before the option did
+    np.testing.assert_array_equal(vtlp(x[:5], p, np.random.default_rng(3), (0.9, 1.1)),
+                                  warp_cepstra(x[:5], np.random.default_rng(3).uniform(0.9, 1.1, 5), p))

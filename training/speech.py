@@ -157,10 +157,11 @@ def draws_per_clip(banks: list[Bank], per_clip: int, corpus_windows: int = 0) ->
 
 def sample_epoch(banks: list[Bank], p: F.FeatureParams, rng: np.random.Generator,
                  per_clip: int = 2, draws: list[int] | None = None,
-                 vtlp_range: tuple[float, float] | None = None):
+                 vtlp_range: tuple[float, float] | None = None, vtlp_share: float = 1.0):
     """``per_clip`` (or ``draws[i]``) random voiced windows of a random version of each
-    bank, bank by bank, (with ``vtlp_range``: each warped by a random vocal tract length,
-    :mod:`training.vtlp`) normalised and spec-augmented: (x, labels, bank index)."""
+    bank, bank by bank, (with ``vtlp_range``: each, or a ``vtlp_share`` of them, warped by a
+    random vocal tract length, :mod:`training.vtlp`) normalised and spec-augmented:
+    (x, labels, bank index)."""
     t = p.window_frames
     xs, ys, idx = [], [], []
     for i, b in enumerate(banks):
@@ -174,7 +175,7 @@ def sample_epoch(banks: list[Bank], p: F.FeatureParams, rng: np.random.Generator
     if vtlp_range is not None:
         from training.vtlp import vtlp
 
-        x = vtlp(x, p, rng, vtlp_range)
+        x = vtlp(x, p, rng, vtlp_range, vtlp_share)
     x = F.normalise(x, p)
     return spec_augment(x, rng), np.asarray(ys), np.asarray(idx)
 
@@ -658,7 +659,7 @@ def train(args: argparse.Namespace) -> Path:
     for epoch in range(state["epoch"], args.epochs):
         te = time.time()
         x, y, idx = sample_epoch(banks, p, rng, args.per_clip, draws,
-                                 tuple(args.vtlp) if args.vtlp else None)
+                                 tuple(args.vtlp) if args.vtlp else None, args.vtlp_share)
         emotion = masks[idx].sum(axis=1) > 0  # BAVED's windows carry no emotion
         cw = class_weights(y[emotion], len(outputs))
         sw = np.array([cw[int(c)] for c in y], np.float32) * emotion
@@ -775,6 +776,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--vtlp", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                     help="warp each training window's formants by a random vocal tract length "
                          "factor in [LO, HI] (training/vtlp.py; e.g. 0.9 1.1); off by default")
+    ap.add_argument("--vtlp-share", type=float, default=1.0,
+                    help="with --vtlp: the share of the windows warped (the others as drawn)")
     ap.add_argument("--mixup", type=float, default=0.0,
                     help="mixup Beta(alpha, alpha) between windows (0: off)")
     ap.add_argument("--swa-start", type=float, default=0.0,
@@ -862,6 +865,10 @@ def main(argv: list[str] | None = None) -> int:
     lo, hi = args.speed_range
     if not 0.5 <= lo <= hi <= 2.0:
         print(f"training.speech: --speed-range: expected 0.5 <= LO <= HI <= 2, got {lo} {hi}",
+              file=sys.stderr)
+        return 2
+    if not 0.0 < args.vtlp_share <= 1.0:
+        print(f"training.speech: --vtlp-share: expected 0 < SHARE <= 1, got {args.vtlp_share}",
               file=sys.stderr)
         return 2
     if args.vtlp and not 0.7 <= args.vtlp[0] <= args.vtlp[1] <= 1.4:

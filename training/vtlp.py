@@ -56,6 +56,13 @@ def warp_cepstra(x: np.ndarray, alphas: np.ndarray, p: F.FeatureParams) -> np.nd
 
 
 def vtlp(x: np.ndarray, p: F.FeatureParams, rng: np.random.Generator,
-         alpha_range: tuple[float, float]) -> np.ndarray:
-    """Each window warped by a factor drawn uniformly from ``alpha_range``."""
-    return warp_cepstra(x, rng.uniform(*alpha_range, size=len(x)), p)
+         alpha_range: tuple[float, float], share: float = 1.0) -> np.ndarray:
+    """Each window (or, with ``share`` < 1, a random ``share`` of them; the others are
+    returned as they are) warped by a factor drawn uniformly from ``alpha_range``."""
+    if share >= 1.0:  # every window (the random draws of the runs made before ``share``)
+        return warp_cepstra(x, rng.uniform(*alpha_range, size=len(x)), p)
+    x = np.array(x, np.float32)
+    pick = np.flatnonzero(rng.random(len(x)) < share)
+    if len(pick):
+        x[pick] = warp_cepstra(x[pick], rng.uniform(*alpha_range, size=len(pick)), p)
+    return x
