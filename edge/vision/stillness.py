@@ -1,7 +1,7 @@
 """Detections reused on still frames: a camera watching a still room need not look for
 faces in every frame.
 
-Looking for faces is most of the camera's cost (BlazeFace through 36 windows of a
+Looking for faces is most of the camera's cost (BlazeFace through 42 windows of a
 640×480 frame).  A living-room frame mostly repeats the last one: the person sits, the
 room stays.  :class:`ReusingDetector` keeps the last detections while no 8×8 block of
 the frame has moved more than ``threshold`` grey levels (block means: sensor noise of
