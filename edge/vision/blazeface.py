@@ -178,6 +178,7 @@ class BlazeFaceDetector:
             raise ModelError(f"{path}: input {tuple(inp['shape'])}, expected {want}")
         outs = {tuple(o["shape"]): o["index"] for o in self._interp.get_output_details()}
         self._in = inp["index"]
+        self._plans: dict[tuple[int, int], tuple[int, list]] = {}
         try:
             self._reg, self._cls = outs[(1, n, 16)], outs[(1, n, 1)]
         except KeyError:
@@ -210,25 +211,26 @@ class BlazeFaceDetector:
                      if w not in wins]
         return wins
 
-    def _factor(self, H: int, W: int) -> int:
-        """Frames larger than ``max_side`` are looked at shrunk by this whole factor."""
-        return max(1, math.ceil(max(H, W) / self.params.max_side - 1e-9))
+    def _plan(self, H: int, W: int) -> tuple[int, list[tuple[float, float, float]]]:
+        """(k, windows of the frame shrunk by k): frames larger than ``max_side`` are looked
+        at shrunk by a whole factor k.  Worked out once per frame size (a camera keeps its)."""
+        plan = self._plans.get((H, W))
+        if plan is None:
+            k = max(1, math.ceil(max(H, W) / self.params.max_side - 1e-9))
+            plan = self._plans[(H, W)] = (k, self.windows(W // k, H // k, self.params.tile / k))
+        return plan
 
     def frame_windows(self, shape: tuple[int, ...]) -> list[tuple[float, float, float]]:
         """The windows (x0, y0, side) a frame of this shape is looked at through, in frame
         pixels, in the order :meth:`look` numbers them."""
-        H, W = shape[:2]
-        k = self._factor(H, W)
-        wins = self.windows(W // k, H // k, self.params.tile / k)
+        k, wins = self._plan(*shape[:2])
         return [(x0 * k, y0 * k, side * k) for x0, y0, side in wins]
 
     def look(self, gray: np.ndarray, which=None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """For each window ``which`` (numbers of :meth:`frame_windows`; None: all): the rows
         (frame pixels) and scores of the anchors it keeps, possibly none."""
         pr = self.params
-        H, W = gray.shape[:2]
-        k = self._factor(H, W)
-        wins = self.windows(W // k, H // k, pr.tile / k)
+        k, wins = self._plan(*gray.shape[:2])
         small = gray if k == 1 else shrink(gray, k)
         shrunk: dict = {}  # the frame's block means, once per size for all its windows
         out = {}
