@@ -557,7 +557,7 @@ def train(args: argparse.Namespace) -> Path:
 
     p = F.FeatureParams(window_s=args.window_s, hop_s=args.hop_s, numcep=args.numcep,
                         nfilt=max(args.numcep, 40), normalisation=args.normalisation,
-                        pitch=args.pitch)
+                        pitch=args.pitch, noise_suppression=args.noise_suppression)
     vad = VadParams()
     labels = list(VOCABULARY)
     clips = load_corpora(Path(args.data), args.corpora)
@@ -584,8 +584,10 @@ def train(args: argparse.Namespace) -> Path:
     babble_idx = rng.choice(len(fit_clips), min(400, len(fit_clips)), replace=False) if args.rooms else None
     train_sig: list[np.ndarray] | None = None
     if args.banks_from:
+        check_bank_features(Path(args.banks_from), p)
         banks = read_banks(Path(args.banks_from), args.corpora)
     elif args.resume and cache.exists():
+        check_bank_features(cache, p)
         banks = read_banks(cache)
     else:
         train_sig = load_signals(fit_clips, p.sample_rate)
@@ -597,7 +599,8 @@ def train(args: argparse.Namespace) -> Path:
             write_banks(cache, banks)
             # what they hold, readable while this run still trains (--banks-from)
             (out / BANKS_META).write_text(json.dumps({"final": bool(args.final),
-                                                      "corpora": args.corpora}) + "\n")
+                                                      "corpora": args.corpora,
+                                                      "features": p.to_dict()}) + "\n")
     if args.arousal_aux:
         aux_cache = out / "banks_arousal.pkl"
         if args.resume and aux_cache.exists():
@@ -778,6 +781,9 @@ def parser() -> argparse.ArgumentParser:
                          "factor in [LO, HI] (training/vtlp.py; e.g. 0.9 1.1); off by default")
     ap.add_argument("--vtlp-share", type=float, default=1.0,
                     help="with --vtlp: the share of the windows warped (the others as drawn)")
+    ap.add_argument("--noise-suppression", type=int, default=0, choices=range(5), metavar="LEVEL",
+                    help="WebRTC noise suppression level before the features (0 off, 1-4; "
+                         "edge.audio.denoise): the device runs the same")
     ap.add_argument("--mixup", type=float, default=0.0,
                     help="mixup Beta(alpha, alpha) between windows (0: off)")
     ap.add_argument("--swa-start", type=float, default=0.0,
@@ -835,6 +841,23 @@ def parser() -> argparse.ArgumentParser:
 
 
 BANKS_META = "banks_meta.json"  # written with banks.pkl: whether they hold validation speakers
+
+
+def check_bank_features(path: Path, p: F.FeatureParams) -> None:
+    """Refuse feature banks computed with other feature parameters than this run's
+    (their ``banks_meta.json`` says which; banks written before it recorded them are
+    taken as they are)."""
+    try:
+        have = json.loads((path.parent / BANKS_META).read_text())["features"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    want = p.to_dict()
+    differ = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
+    if differ:
+        raise SystemExit(
+            f"training.speech: feature banks {path} were computed with other feature "
+            f"parameters: " + ", ".join(f"{k} {have.get(k)!r} (this run {want.get(k)!r})"
+                                        for k in differ))
 
 
 def banks_are_final(path: Path) -> bool:

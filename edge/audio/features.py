@@ -20,13 +20,14 @@ from functools import lru_cache
 
 import numpy as np
 
+from edge.audio import denoise
 from edge.audio.pitch import pitch_columns
 from edge.params import strict_from_dict
 
 NORMALISATIONS = ("c0rel", "cmvn", "none")
 # FeatureParams keys added after models had shipped: manifests and training runs written
 # before read with the value that reproduces what those models did.
-ADDED_LATER = {"column_scale": None, "column_offset": None}
+ADDED_LATER = {"column_scale": None, "column_offset": None, "noise_suppression": 0}
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ class FeatureParams:
     # wide range (a 16x finer input step). None: no map (training, and older models).
     column_scale: tuple[float, ...] | None = None
     column_offset: tuple[float, ...] | None = None
+    # WebRTC noise suppression of the audio before the frames (edge.audio.denoise):
+    # 0 off, 1-4 its levels. 16 kHz only.
+    noise_suppression: int = 0
 
     def __post_init__(self) -> None:
         for name in ("column_scale", "column_offset"):
@@ -103,6 +107,12 @@ class FeatureParams:
             raise ValueError(
                 f"normalisation: expected one of {NORMALISATIONS}, got {self.normalisation!r}"
             )
+        if self.noise_suppression not in denoise.LEVELS:
+            raise ValueError(f"noise_suppression: expected one of {denoise.LEVELS}, "
+                             f"got {self.noise_suppression!r}")
+        if self.noise_suppression and self.sample_rate != denoise.SAMPLE_RATE:
+            raise ValueError(f"noise_suppression: needs sample_rate {denoise.SAMPLE_RATE}, "
+                             f"got {self.sample_rate}")
         if self.window_s < self.winlen or self.hop_s <= 0:
             raise ValueError(
                 f"window_s/hop_s: expected window_s >= winlen and hop_s > 0, "
@@ -224,9 +234,13 @@ def mfcc(signal: np.ndarray, p: FeatureParams) -> np.ndarray:
     With ``floor_db=None`` equal to ``python_speech_features.mfcc(signal, p.sample_rate,
     p.winlen, p.winstep, p.numcep, p.nfilt, p.nfft, p.lowfreq, p.highfreq, p.preemph,
     p.ceplifter, p.append_energy, winfunc=numpy.hamming)``; the floor only changes frames
-    and bands whose power is near it.
+    and bands whose power is near it. With ``noise_suppression`` the signal is first
+    passed through :func:`edge.audio.denoise.suppress`.
     """
-    x = _preemphasis(_as_float64(signal), p.preemph)
+    x = _as_float64(signal)
+    if p.noise_suppression:
+        x = denoise.suppress(x, p.noise_suppression)
+    x = _preemphasis(x, p.preemph)
     n, step = p.frame_len, p.frame_step
     numframes = 1 if len(x) <= n else 1 + int(math.ceil((len(x) - n) / step))
     padded = np.concatenate([x, np.zeros((numframes - 1) * step + n - len(x))])
@@ -255,6 +269,8 @@ class StreamingMFCC:
 
     def push(self, block: np.ndarray) -> np.ndarray:
         x = _as_float64(block)
+        if self._ns is not None:
+            x = self._ns.push(x)
         if x.size == 0:
             return np.zeros((0, self.p.n_features), np.float32)
         y = _preemphasis(x, self.p.preemph, self._last)
@@ -272,6 +288,14 @@ class StreamingMFCC:
 
     def flush(self) -> np.ndarray:
         """Frames for the tail as :func:`mfcc` pads it; resets the stream."""
+        head = np.zeros((0, self.p.n_features), np.float32)
+        if self._ns is not None:  # the suppressor's last samples, then the frames' tail
+            ns, self._ns = self._ns, None
+            head = self.push(ns.flush())
+        tail = self._tail()
+        return tail if not head.size else np.concatenate([head, tail])
+
+    def _tail(self) -> np.ndarray:
         n = self.p.frame_len
         step = self.p.frame_step
         tail = self._buf
@@ -289,6 +313,8 @@ class StreamingMFCC:
         self._buf = np.zeros(0)
         self._last: float | None = None  # last raw sample, for pre-emphasis across blocks
         self._emitted_any = False
+        level = self.p.noise_suppression
+        self._ns = denoise.NoiseSuppressor(level) if level else None
 
 
 class StreamingWindows:
