@@ -1,6 +1,6 @@
 """Speech path speed and memory on this machine; prints one JSON object.
 
-    python bench/bench_speech.py [--data ../shared/data] [--repeats 5]
+    python bench/bench_speech.py [--data ../shared/data] [--repeats 5] [--noise-suppression L]
 
 * mfcc_ms_per_s_audio: edge.audio.features.mfcc on 1 s of real speech (median).
 * streaming_mfcc_ms_per_s_audio: the same through StreamingMFCC in 100 ms blocks.
@@ -9,6 +9,9 @@
 * speech_stage_ms_per_0.5s_audio: what the daemon does every hop (0.5 s): stream that
   audio's MFCC (+pitch) frames in 100 ms blocks, then gate and classify the newest window
   (energy gate, the int8 model with its no-speech output, edge.audio.speech.gate).
+* denoise_ms_per_s_audio: the noise-suppression front end alone (edge.audio.denoise) at
+  the level the features use (the manifest's, or ``--noise-suppression L`` to time the
+  stages as a model with that level would run them); null when off.
 * predict_process: `edge-cli predict --json` over the 360 RAVDESS test clips (actors
   19-24) in a fresh process: wall time and peak RSS (median over repeats), and which
   heavy modules (tensorflow, keras, scipy, sklearn) that process imported (must be none).
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edge.audio import denoise  # noqa: E402
 from edge.audio import features as F  # noqa: E402
 from edge.audio.sources import load_audio  # noqa: E402
 from edge.audio.speech import SpeechRecogniser  # noqa: E402
@@ -102,10 +107,15 @@ def main() -> int:
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--model", default=str(default_models_dir() / "speech_emotion.tflite"))
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--noise-suppression", type=int, choices=range(5), default=None, metavar="L",
+                    help="time the in-process stages with this suppression level instead of "
+                         "the manifest's (the predict process keeps the model's own)")
     args = ap.parse_args()
 
     model = load_model(Path(args.model), "speech")
     p = F.FeatureParams.from_dict(model.manifest.features)
+    if args.noise_suppression is not None:
+        p = replace(p, noise_suppression=args.noise_suppression)
     ravdess = Path(args.data) / "speech" / "ravdess"
     x = load_audio(ravdess / "Actor_19" / "03-01-05-02-01-01-19.flac", p.sample_rate)
     one_s = x[p.sample_rate : 2 * p.sample_rate]
@@ -146,6 +156,10 @@ def main() -> int:
         "inference_ms_per_window": infer,
         "inference_ms_per_s_audio": round(infer * windows_per_s, 3),
         "speech_stage_ms_per_0.5s_audio": median_ms(stage, args.repeats * 4, inner=10),
+        "noise_suppression": p.noise_suppression,
+        "denoise_ms_per_s_audio": (median_ms(lambda: denoise.suppress(one_s, p.noise_suppression),
+                                             args.repeats * 4, inner=10)
+                                   if p.noise_suppression else None),
         "no_speech_gate": model.manifest.gate or None,
         "predict_process": summarise_runs(runs, "clip"),
     }

@@ -108,6 +108,29 @@ def test_scan_places_tracks_reads_tags_and_uris(music, tmp_path):
         assert len(cat) == 4
 
 
+def test_rescan_estimates_again_what_another_model_or_mapping_placed(music, tmp_path, monkeypatch):
+    """Regression: a rescan skipped unchanged files whatever model had placed them, so an
+    upgrade's new music model (or A/V mapping) never reached an existing library."""
+    import sqlite3
+
+    from edge.music import emotion
+
+    db = tmp_path / "c.sqlite"
+    with Catalog(db) as cat:
+        assert scan(cat, [music]).scanned == 4
+        assert scan(cat, [music]).skipped == 4
+    monkeypatch.setattr(emotion, "VA_MAPPING", "a later mapping", raising=False)
+    with Catalog(db) as cat:
+        s = scan(cat, [music])
+        assert (s.scanned, s.skipped) == (4, 0)
+        assert scan(cat, [music]).skipped == 4
+    # a catalogue written before rows recorded their estimator: estimated again once
+    with sqlite3.connect(db) as con:
+        con.execute("ALTER TABLE library DROP COLUMN estimator")
+    with Catalog(db) as cat:
+        assert (scan(cat, [music]).scanned, scan(cat, [music]).skipped) == (4, 4)
+
+
 def test_uri_template_and_fallback(music):
     from edge.music.library import Tags
 

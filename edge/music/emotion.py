@@ -24,6 +24,9 @@ from edge.music import features as M
 from edge.runtime import TFLiteModel, default_models_dir, load_model
 
 DEFAULT_MODEL = "music_emotion.tflite"
+# Names the probabilities -> (valence, arousal) map below; stored with every scanned file
+# (edge.music.library.estimator_id), so a change to it re-places files on the next scan.
+VA_MAPPING = "balance-1"
 _SIGN = {"Q1": (1, 1), "Q2": (-1, 1), "Q3": (-1, -1), "Q4": (1, -1)}
 
 

@@ -4,8 +4,11 @@
 (:func:`edge.audio.sources.decode_excerpt`), runs the music-emotion model (:mod:`edge.music.emotion`) and
 upserts the track into the catalogue with a ``file://`` URI (or the configured URI
 template).  The ``library`` table beside the catalogue's ``tracks`` remembers, per
-file, its size and mtime (a rescan skips unchanged files, failed ones too), the tags,
-the model's estimate, lexicon coordinates and which source each number came from.
+file, its size and mtime, the estimator that placed it (the model's sha256 and the A/V
+mapping, :func:`estimator_id`: a rescan skips unchanged files placed by the same
+estimator, failed ones too, and estimates again what an older model or mapping placed),
+the tags, the model's estimate, lexicon coordinates and which source each number came
+from.
 
 Results are committed in small batches as they arrive, so an interrupted scan
 (Ctrl-C) keeps what it finished and the next run goes on from there.
@@ -44,9 +47,24 @@ CREATE TABLE IF NOT EXISTS library (
     artist TEXT, title TEXT, album TEXT, duration_s REAL, mbid TEXT,
     model_valence REAL, model_arousal REAL, quadrant TEXT, probabilities TEXT,
     lexicon_valence REAL, lexicon_arousal REAL, lexicon_source TEXT,
-    scanned_at REAL NOT NULL
+    scanned_at REAL NOT NULL,
+    estimator TEXT
 );
 """
+_COLUMNS = ("path", "size", "mtime_ns", "status", "error", "uri", "artist", "title", "album",
+            "duration_s", "mbid", "model_valence", "model_arousal", "quadrant", "probabilities",
+            "lexicon_valence", "lexicon_arousal", "lexicon_source", "scanned_at", "estimator")
+
+
+def estimator_id(model_path: Path | None) -> str:
+    """What places a file: the music model's weights (its manifest's sha256) and the
+    probabilities-to-A/V mapping (:data:`edge.music.emotion.VA_MAPPING`)."""
+    from edge.manifest import load_manifest, manifest_path
+    from edge.music import emotion
+    from edge.runtime import default_models_dir
+
+    path = Path(model_path) if model_path else default_models_dir() / emotion.DEFAULT_MODEL
+    return f"{load_manifest(manifest_path(path)).sha256}:{emotion.VA_MAPPING}"
 
 
 @dataclass(frozen=True)
@@ -211,11 +229,17 @@ class Library:
         self.catalog = catalog
         self.db = catalog._db
         self.db.executescript(_SCHEMA)
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(library)")}
+        if "estimator" not in have:  # a catalogue from before rows recorded it
+            with self.db:
+                self.db.execute("ALTER TABLE library ADD COLUMN estimator TEXT")
 
-    def known(self) -> dict[str, tuple[int, int]]:
-        return {p: (s, m) for p, s, m in self.db.execute("SELECT path, size, mtime_ns FROM library")}
+    def known(self) -> dict[str, tuple[int, int, str | None]]:
+        """path -> (size, mtime_ns, estimator) of every file scanned before."""
+        return {p: (s, m, e) for p, s, m, e in
+                self.db.execute("SELECT path, size, mtime_ns, estimator FROM library")}
 
-    def store(self, results: list[ScanResult]) -> None:
+    def store(self, results: list[ScanResult], estimator: str | None = None) -> None:
         """Upsert results (one transaction): failures in ``library`` only, tracks in both.
 
         Lexicon coordinates a file already has are kept, and win over the model's."""
@@ -230,11 +254,12 @@ class Library:
                     self.db.execute("DELETE FROM tracks WHERE uri = ?", (old_uri,))
                 ok = r.error is None
                 self.db.execute(
-                    "INSERT OR REPLACE INTO library VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT OR REPLACE INTO library ({', '.join(_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(_COLUMNS))})",
                     (r.path, r.size, r.mtime_ns, "ok" if ok else "failed", r.error, r.uri,
                      r.tags.artist, r.tags.title, r.tags.album, r.duration_s, r.tags.mbid,
                      r.valence, r.arousal, r.quadrant,
-                     json.dumps(r.probabilities) if ok else None, *lex, now))
+                     json.dumps(r.probabilities) if ok else None, *lex, now, estimator))
                 if ok:
                     v, a = (lex[0], lex[1]) if lex[0] is not None else (r.valence, r.arousal)
                     tracks.append(Track(r.uri, r.tags.title or "", r.tags.artist or "", v, a,
@@ -268,6 +293,7 @@ def scan(
     check_uri_template(uri_template)
     lib = Library(catalog)
     known = lib.known()
+    estimator = estimator_id(model_path)
     summary = ScanSummary()
     todo: list[tuple[Path, int, int]] = []
     for path, st in walk(paths):
@@ -277,7 +303,7 @@ def scan(
         if path.suffix.lower() not in SCAN_SUFFIXES:
             summary.ignored += 1
             continue
-        if known.get(str(path)) == (st.st_size, st.st_mtime_ns):
+        if known.get(str(path)) == (st.st_size, st.st_mtime_ns, estimator):
             summary.skipped += 1
             continue
         todo.append((path, st.st_size, st.st_mtime_ns))
@@ -295,7 +321,7 @@ def scan(
         if on_result:
             on_result(r)
         if len(pending) >= batch:
-            lib.store(pending)
+            lib.store(pending, estimator)
             pending.clear()
         if on_progress:
             on_progress(summary.scanned + len(summary.failed), len(todo))
@@ -322,5 +348,5 @@ def scan(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         if pending:
-            lib.store(pending)
+            lib.store(pending, estimator)
     return summary
