@@ -7,9 +7,10 @@ import pytest
 from conftest import DATA, ROOT
 
 from edge.audio.sources import decode_excerpt
+from edge.labels import CIRCUMPLEX
 from edge.manifest import load_manifest, manifest_path
 from edge.music import features as M
-from edge.music.emotion import MusicEmotion, quadrant_va
+from edge.music.emotion import QUADRANT_POINTS, MusicEmotion, quadrant_va
 from training.datasets import fourq_split, read_4q
 
 MODEL = ROOT / "models_tflite" / "music_emotion.tflite"
@@ -41,10 +42,19 @@ def test_shipped_model_reproduces_its_test_accuracy():
     assert acc == pytest.approx(want["accuracy"], abs=0.01)
 
 
-def test_quadrant_va_corners_and_middle():
-    assert quadrant_va({"Q1": 1, "Q2": 0, "Q3": 0, "Q4": 0}) == (1.0, 1.0)
-    assert quadrant_va({"Q1": 0, "Q2": 0, "Q3": 0.5, "Q4": 0.5}) == (0.0, -1.0)
-    assert quadrant_va({"Q1": 0.25, "Q2": 0.25, "Q3": 0.25, "Q4": 0.25}) == (0.0, 0.0)
+def test_quadrant_va_places_sure_clips_where_the_moods_of_their_quadrant_lie():
+    assert QUADRANT_POINTS == {"Q1": (0.55, 0.65), "Q2": (-0.6333, 0.6), "Q3": (-0.7, -0.5),
+                               "Q4": (0.4, -0.6)}
+    assert quadrant_va({"Q1": 0, "Q2": 0, "Q3": 1, "Q4": 0}) == CIRCUMPLEX["sad"]
+    assert quadrant_va({"Q1": 0, "Q2": 0, "Q3": 0, "Q4": 2}) == CIRCUMPLEX["calm"]
+    assert quadrant_va({"Q1": 0, "Q2": 0, "Q3": 0.5, "Q4": 0.5}) == pytest.approx((-0.15, -0.55))
+    mid = quadrant_va({"Q1": 0.25, "Q2": 0.25, "Q3": 0.25, "Q4": 0.25})
+    assert mid == pytest.approx((-0.0958, 0.0375), abs=1e-4)
+    # the recommender's nearest track to a sad mood is the surest sad one, not a half-sure one
+    sad = np.array(CIRCUMPLEX["sad"])
+    sure = quadrant_va({"Q1": 0.02, "Q2": 0.02, "Q3": 0.94, "Q4": 0.02})
+    half = quadrant_va({"Q1": 0.1, "Q2": 0.2, "Q3": 0.5, "Q4": 0.2})
+    assert np.hypot(*(np.array(sure) - sad)) < np.hypot(*(np.array(half) - sad))
 
 
 def test_the_recorded_train_command_runs_as_written():

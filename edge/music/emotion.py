@@ -2,14 +2,21 @@
 
 ``models_tflite/music_emotion.tflite`` (int8, a kernel model fitted by ``training.music_kernel`` on 4Q) reads
 the pooled vector of :mod:`edge.music.features`, standardised by the manifest's
-per-column map, and gives P(Q1..Q4).  The catalogue position is the probability
-balance of the quadrants:
+per-column map, and gives P(Q1..Q4).  The catalogue position is the expected point of
+the quadrants, each quadrant placed where the listener's moods in it lie on the
+circumplex (:data:`edge.labels.CIRCUMPLEX`: the mean of the emotion labels in that
+quadrant, :data:`QUADRANT_POINTS`):
 
-    valence = P(Q1) + P(Q4) − P(Q2) − P(Q3)
-    arousal = P(Q1) + P(Q2) − P(Q3) − P(Q4)
+    (valence, arousal) = Σ_q P(q) · point(q)
 
-both in [-1, 1]; a confident clip lies near its quadrant's corner, an ambiguous one
-near the middle.  No TensorFlow: the interpreter comes from :mod:`edge.runtime`.
+Q1 (happy, surprised) (0.55, 0.65), Q2 (angry, fearful, disgust) (−0.63, 0.6), Q3 (sad)
+(−0.7, −0.5), Q4 (calm) (0.4, −0.6). A confident clip lies where a listener feeling that
+way lies in the fused mood, an ambiguous one nearer the middle, so the recommender's
+nearest tracks to a mood are the ones the model is surest of. (Until mapping
+"circumplex-1" the position was the probability balance P(Q1)+P(Q4)−P(Q2)−P(Q3), …:
+a sure clip sat at (±1, ±1), beyond every mood, so the tracks nearest a mood such as
+(−0.6, −0.5) were the half-sure ones.)  No TensorFlow: the interpreter comes from
+:mod:`edge.runtime`.
 """
 
 from __future__ import annotations
@@ -19,15 +26,28 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.labels import QUADRANTS
+from edge.labels import CIRCUMPLEX, QUADRANTS
 from edge.music import features as M
 from edge.runtime import TFLiteModel, default_models_dir, load_model
 
 DEFAULT_MODEL = "music_emotion.tflite"
 # Names the probabilities -> (valence, arousal) map below; stored with every scanned file
 # (edge.music.library.estimator_id), so a change to it re-places files on the next scan.
-VA_MAPPING = "balance-1"
+VA_MAPPING = "circumplex-1"
 _SIGN = {"Q1": (1, 1), "Q2": (-1, 1), "Q3": (-1, -1), "Q4": (1, -1)}
+
+
+def _quadrant_points() -> dict[str, tuple[float, float]]:
+    points = {}
+    for q, (sv, sa) in _SIGN.items():
+        inside = [(v, a) for v, a in CIRCUMPLEX.values() if v * sv > 0 and a * sa > 0]
+        points[q] = (round(float(np.mean([v for v, _ in inside])), 4),
+                     round(float(np.mean([a for _, a in inside])), 4))
+    return points
+
+
+#: Where a clip the model is sure of lies: the circumplex mean of the moods in its quadrant.
+QUADRANT_POINTS: dict[str, tuple[float, float]] = _quadrant_points()
 
 
 @dataclass(frozen=True)
@@ -47,8 +67,8 @@ class MusicEstimate:
 def quadrant_va(probabilities: dict[str, float]) -> tuple[float, float]:
     """(valence, arousal) in [-1, 1] from quadrant probabilities (module docstring)."""
     total = sum(max(0.0, float(p)) for p in probabilities.values()) or 1.0
-    v = sum(_SIGN[q][0] * max(0.0, float(p)) for q, p in probabilities.items()) / total
-    a = sum(_SIGN[q][1] * max(0.0, float(p)) for q, p in probabilities.items()) / total
+    v = sum(QUADRANT_POINTS[q][0] * max(0.0, float(p)) for q, p in probabilities.items()) / total
+    a = sum(QUADRANT_POINTS[q][1] * max(0.0, float(p)) for q, p in probabilities.items()) / total
     return float(np.clip(v, -1, 1)), float(np.clip(a, -1, 1))
 
 
