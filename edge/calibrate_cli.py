@@ -10,10 +10,14 @@ import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge import calibrate as C
+
+if TYPE_CHECKING:
+    from edge.audio.features import FeatureParams
 
 log = logging.getLogger("edge.calibrate")
 STEPS = ("noise", "mic", "camera", "baseline")
@@ -182,7 +186,7 @@ def run_steps(args, out) -> tuple[list[C.StepResult], dict]:
     from edge.audio import features as F
     from edge.audio.sources import AudioFileError
 
-    p = F.FeatureParams()
+    p = _speech_params(args)
     results: list[C.StepResult] = []
     extras: dict = {}
     live = not (args.noise_file or args.speech_file)
@@ -236,6 +240,18 @@ def run_steps(args, out) -> tuple[list[C.StepResult], dict]:
             results.append(guarded("baseline (face)",
                                    lambda: _step(out, face_baseline(args, frames, extras))))
     return results, extras
+
+
+def _speech_params(args) -> FeatureParams:
+    """The speech model's own feature parameters: the room is measured through the frames
+    the daemon computes for that model (its noise suppression included)."""
+    from edge.audio.speech import speech_recogniser
+    from edge.manifest import ModelError
+
+    try:
+        return speech_recogniser(args.speech_model).params
+    except (ModelError, RuntimeError, OSError) as exc:
+        raise C.CalibrationError(f"speech model: {exc}") from None
 
 
 def voice_points(recogniser, clips: list[np.ndarray]) -> list[tuple[float, float]]:

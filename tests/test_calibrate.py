@@ -364,3 +364,32 @@ def test_calibrate_refuses_a_bad_config_naming_the_file_and_key(tmp_path):
     assert res.returncode == 2
     assert str(cfg) in res.stderr and "detector" in res.stderr, res.stderr
     assert not (tmp_path / "s").exists()
+
+
+@needs_data
+def test_the_noise_step_hears_the_room_through_the_speech_models_features(tmp_path):
+    """Regression: calibrate measured the room with default feature parameters, not the
+    speech model's, so a model whose features differ (here: noise suppression before the
+    frames, as the device runs it) got a VAD threshold for audio it never sees."""
+    import shutil
+
+    pytest.importorskip("webrtc_noise_gain")
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(SHIPPED_SPEECH, models / SHIPPED_SPEECH.name)
+    manifest = json.loads(SHIPPED_SPEECH.with_suffix(".json").read_text())
+    manifest["features"]["noise_suppression"] = 2
+    (models / SHIPPED_SPEECH.with_suffix(".json").name).write_text(json.dumps(manifest))
+    x = room_noise(6, seed=4, level=0.01)
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, x, SR, subtype="FLOAT")
+    res = run_cli("calibrate", "--yes", "--json", "--state-dir", str(tmp_path / "state"),
+                  "--noise-file", str(noise), "--skip", "mic", "camera", "baseline",
+                  "--speech-model", str(models / SHIPPED_SPEECH.name))
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)["calibration"]["vad"]["threshold_db"]
+    model_p = F.FeatureParams.from_dict(manifest["features"])
+    want = C.noise_step(x, model_p).data["threshold_db"]
+    plain = C.noise_step(x, P).data["threshold_db"]
+    assert want < plain - 3  # the suppressor lowers the room's floor: the check can tell
+    assert got == pytest.approx(want, abs=0.01)
