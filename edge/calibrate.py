@@ -237,6 +237,8 @@ class Calibration:
     vad: dict = field(default_factory=dict)  # {"threshold_db": ...}
     offsets: dict = field(default_factory=dict)  # modality -> [valence, arousal]
     reliability: dict = field(default_factory=dict)  # modality -> weight
+    # "speech"/"face" -> sha256 of the model the steps measured through (absent: unknown)
+    models: dict = field(default_factory=dict)
     version: int = CALIBRATION_VERSION
 
     def to_json(self) -> str:
@@ -278,9 +280,13 @@ def parse_calibration(text: str, where: str) -> Calibration:
         cal = Calibration(**data)
     except TypeError as exc:
         raise CalibrationError(f"{where}: {exc}") from None
-    for name in ("vad", "offsets", "reliability"):
+    for name in ("vad", "offsets", "reliability", "models"):
         if not isinstance(getattr(cal, name), dict):
             raise CalibrationError(f"{where}: field {name!r}: expected a JSON object")
+    for mod, sha in cal.models.items():
+        if mod not in ("speech", "face") or not isinstance(sha, str):
+            raise CalibrationError(f"{where}: field 'models.{mod}': expected 'speech' or 'face' "
+                                   f"with a model's sha256")
     def number_in(v: Any, lo: float, hi: float) -> bool:  # a huge int compares exactly
         return isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi
 

@@ -17,7 +17,7 @@ import numpy as np
 from edge import calibrate as C
 
 if TYPE_CHECKING:
-    from edge.audio.features import FeatureParams
+    from edge.audio.speech import SpeechRecogniser
 
 log = logging.getLogger("edge.calibrate")
 STEPS = ("noise", "mic", "camera", "baseline")
@@ -111,6 +111,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print("\ncalibration interrupted: the previous calibration is unchanged", file=sys.stderr)
         return 130
     cal = C.Calibration.from_steps(results)
+    cal.models = models_measured(cal, extras.get("models", {}))
     path = C.save_calibration(state_dir, cal)
     if args.report:
         write_report_png(args.report, extras)
@@ -186,9 +187,10 @@ def run_steps(args, out) -> tuple[list[C.StepResult], dict]:
     from edge.audio import features as F
     from edge.audio.sources import AudioFileError
 
-    p = _speech_params(args)
+    speech_rec = _speech(args)
+    p = speech_rec.params  # the room through the frames the daemon computes for this model
     results: list[C.StepResult] = []
-    extras: dict = {}
+    extras: dict = {"models": {"speech": speech_rec.model.manifest.sha256}}
     live = not (args.noise_file or args.speech_file)
 
     def guarded(name, fn):
@@ -242,16 +244,23 @@ def run_steps(args, out) -> tuple[list[C.StepResult], dict]:
     return results, extras
 
 
-def _speech_params(args) -> FeatureParams:
-    """The speech model's own feature parameters: the room is measured through the frames
-    the daemon computes for that model (its noise suppression included)."""
+def _speech(args) -> SpeechRecogniser:
+    """The speech model the steps measure through: its own feature parameters (noise
+    suppression included) give the room's levels as the daemon computes them."""
     from edge.audio.speech import speech_recogniser
     from edge.manifest import ModelError
 
     try:
-        return speech_recogniser(args.speech_model).params
+        return speech_recogniser(args.speech_model)
     except (ModelError, RuntimeError, OSError) as exc:
         raise C.CalibrationError(f"speech model: {exc}") from None
+
+
+def models_measured(cal: C.Calibration, models: dict) -> dict:
+    """The models (modality -> sha256) whose settings ``cal`` holds: the speech model's
+    for the VAD and the voice's baseline, the face model's for the face's."""
+    holds = {"speech": bool(cal.vad) or "voice" in cal.offsets, "face": "face" in cal.offsets}
+    return {m: sha for m, sha in sorted(models.items()) if sha and holds.get(m)}
 
 
 def voice_points(recogniser, clips: list[np.ndarray]) -> list[tuple[float, float]]:
@@ -369,6 +378,9 @@ def face_baseline(args, frames, extras) -> C.StepResult:
         if r.label is not None:
             pts.append((r.valence, r.arousal))
     extras["face_points"] = pts
+    from edge.recognisers import model_sha
+
+    extras.setdefault("models", {})["face"] = model_sha(rec)
     return C.baseline_step("face", pts)
 
 

@@ -59,3 +59,8 @@ def load_recogniser(kind: str, spec: str, model: Path | None,
     if not callable(getattr(rec, method, None)):
         return None, f"{spec} returned {type(rec).__name__} without {method}()"
     return rec, ""
+
+
+def model_sha(recogniser: Any) -> str | None:
+    """The sha256 of a recogniser's model (None: no recogniser, or one without a manifest)."""
+    return getattr(getattr(getattr(recogniser, "model", None), "manifest", None), "sha256", None)

@@ -138,6 +138,8 @@ def test_cli_from_files_json_and_report(tmp_path):
     cal = out["calibration"]
     assert cal["vad"]["threshold_db"] < -40
     assert set(cal["offsets"]) == {"voice"} and 0.2 <= cal["reliability"]["voice"] <= 1
+    # what it was measured through, so that a daemon running another model can tell
+    assert cal["models"] == {"speech": json.loads(SHIPPED_SPEECH.with_suffix(".json").read_text())["sha256"]}
     if report:
         assert (tmp_path / "c.png").stat().st_size > 1000
     assert "[PASS] room noise" in res.stderr and "[SKIP" in res.stderr

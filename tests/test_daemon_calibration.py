@@ -87,6 +87,40 @@ def test_calibration_overrides_the_config_key_by_key(tmp_path):
     assert none["vad_threshold_db"] == -70.0 and none["reliability"]["voice"] == 0.3
 
 
+def test_a_calibration_made_with_another_model_is_not_applied_to_this_one(tmp_path, caplog):
+    """Regression: calibration.json was applied whatever models it was measured with, so
+    after a model upgrade the old model's VAD threshold (its room levels, its no-speech
+    threshold) and voice baseline steered the new one."""
+    cfg = load_config(None, {"daemon.state_dir": str(tmp_path),
+                             "audio.vad": {"threshold_db": -70.0}}, env={})
+    cal = C.Calibration(created=T1, steps=[], vad={"threshold_db": -55.0},
+                        offsets={"voice": [0.3, -0.2], "face": [0.1, 0.1]},
+                        reliability={"voice": 0.6, "face": 0.7},
+                        models={"speech": "sha-of-the-old-model", "face": "sha-of-the-face"})
+    C.save_calibration(tmp_path, cal)
+    speech = FakeSpeech()
+    speech.model = SimpleNamespace(manifest=SimpleNamespace(sha256="sha-of-the-new-model"))
+    face = SimpleNamespace(model=SimpleNamespace(manifest=SimpleNamespace(sha256="sha-of-the-face")))
+    with caplog.at_level("WARNING", logger="edge.daemon.calibration"):
+        d = Daemon(cfg, RunOptions(), sink=ListSink(), speech=speech, face=face)
+    assert speech.vad.threshold_db == -70.0  # the config's, not the old model's
+    fusion = d.calibrated.fusion
+    assert "voice" not in fusion.calibration_offset and fusion.offset_of("face") == (0.1, 0.1)
+    assert fusion.reliability_of("face") == 0.7
+    s = d.calibration_stats()
+    assert s["stale_models"] == ["speech"] and s["vad_threshold_db"] == -70.0
+    warnings = [r.getMessage() for r in caplog.records if "another speech model" in r.getMessage()]
+    assert len(warnings) == 1 and "run edge-cli calibrate again" in warnings[0]
+    # the same models: all of it applies; a calibration that names none is taken as it is
+    speech.model.manifest.sha256 = "sha-of-the-old-model"
+    d = Daemon(cfg, RunOptions(), sink=ListSink(), speech=speech, face=face)
+    assert speech.vad.threshold_db == -55.0 and d.calibration_stats()["stale_models"] == []
+    C.save_calibration(tmp_path, C.Calibration(created=T2, steps=[], vad={"threshold_db": -52.0}))
+    speech.model.manifest.sha256 = "sha-of-yet-another-model"
+    Daemon(cfg, RunOptions(), sink=ListSink(), speech=speech, face=face)
+    assert speech.vad.threshold_db == -52.0
+
+
 def test_reload_hands_new_settings_to_the_running_stages(tmp_path):
     cfg = load_config(None, {"daemon.state_dir": str(tmp_path)}, env={})
     write_calibration(tmp_path)

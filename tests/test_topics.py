@@ -56,7 +56,7 @@ def _payloads(tmp_path):
         cat.ensure_tracks()
         recs = Recommender(cat).recommend((est.valence, est.arousal), Policy.MATCH, 5)
     cal = {"calibrated_at": "2024-05-01T10:00:00+00:00", "age_s": 5.0, "vad_threshold_db": -75.0,
-           "offsets": {}, "reliability": {}, "error": None}
+           "offsets": {}, "reliability": {}, "stale_models": [], "error": None}
     stats = P.stats_payload(wall_ts=time.time(), uptime_s=1.0, cpu_percent=3.5, rss_bytes=2**26,
                             threads=9, healthy=True, stages={}, sources={}, paused=[],
                             policy=Policy.MATCH, calibration=cal,

@@ -21,6 +21,31 @@ from edge.mood.fusion import FusionParams
 log = logging.getLogger(__name__)
 
 
+# What each model's calibration steps set: the speech model's the VAD (its room levels are
+# the model's own frames, its no-speech threshold the model's output) and the voice's
+# baseline; the face model's the face's baseline.
+MODEL_PARTS = {"speech": ("vad", "voice"), "face": (None, "face")}
+
+
+def without_stale(cal: C.Calibration, running: dict[str, str | None]
+                  ) -> tuple[C.Calibration, tuple[str, ...]]:
+    """``cal`` without what it measured through another model than the one running
+    (``running``: modality -> sha256, None when unknown), and which models those were.
+    A calibration that recorded no model is taken as it is."""
+    stale = tuple(m for m, sha in sorted(cal.models.items())
+                  if running.get(m) is not None and running[m] != sha)
+    if not stale:
+        return cal, ()
+    vad, offsets, reliability = dict(cal.vad), dict(cal.offsets), dict(cal.reliability)
+    for m in stale:
+        vad_part, modality = MODEL_PARTS[m]
+        if vad_part:
+            vad.clear()
+        offsets.pop(modality, None)
+        reliability.pop(modality, None)
+    return replace(cal, vad=vad, offsets=offsets, reliability=reliability), stale
+
+
 @dataclass(frozen=True)
 class Calibrated:
     """What the pipeline runs with: the config's VAD and fusion settings with the
@@ -30,16 +55,20 @@ class Calibrated:
     fusion: FusionParams
     calibration: C.Calibration | None = None
     created: datetime | None = None  # aware; a naive ``created`` is taken as local time
+    stale: tuple[str, ...] = ()  # models the calibration was made with that no longer run
 
     @classmethod
-    def of(cls, config: Config, cal: C.Calibration | None, where: str = C.FILE_NAME
-           ) -> Calibrated:
+    def of(cls, config: Config, cal: C.Calibration | None, where: str = C.FILE_NAME,
+           models: dict[str, str | None] | None = None) -> Calibrated:
         """Defaults < the TOML file < the calibration, key by key: the calibration's VAD
         threshold, and its offset and reliability for each modality it measured, replace
-        the config's; everything else stays.  CalibrationError when a value does not fit."""
+        the config's; everything else stays, and so does what the calibration measured
+        through another model than ``models`` (modality -> sha256) runs.
+        CalibrationError when a value does not fit."""
         vad, fusion = config.audio.vad, config.fusion
         if cal is None:
             return cls(vad, fusion)
+        cal, stale = without_stale(cal, models or {})
         try:
             created = datetime.fromisoformat(cal.created)
             vad = replace(vad, **{k: float(v) for k, v in cal.vad.items()})  # threshold_db,
@@ -51,17 +80,18 @@ class Calibrated:
                 reliability={**fusion.reliability, **reliability})
         except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
             raise C.CalibrationError(f"{where}: {exc}") from None
-        return cls(vad, fusion, cal, created if created.tzinfo else created.astimezone())
+        return cls(vad, fusion, cal, created if created.tzinfo else created.astimezone(), stale)
 
     @classmethod
-    def load(cls, config: Config, state_dir: Path) -> Calibrated:
+    def load(cls, config: Config, state_dir: Path,
+             models: dict[str, str | None] | None = None) -> Calibrated:
         """From ``<state_dir>/calibration.json`` (absent: the config's settings)."""
         where = str(state_dir / C.FILE_NAME)
         try:
             cal = C.load_calibration(state_dir)
         except (OSError, ValueError, TypeError, AttributeError, OverflowError) as exc:  # past its checks
             raise C.CalibrationError(f"{where}: {exc}") from None
-        return cls.of(config, cal, where)
+        return cls.of(config, cal, where, models)
 
     def stats(self, now: float | None = None) -> dict[str, Any]:
         """The ``calibration`` object of ``…/stats``: when, and the settings in effect."""
@@ -75,6 +105,7 @@ class Calibrated:
                         for m in sorted(self.fusion.calibration_offset)},
             "reliability": {m: self.fusion.reliability_of(m)
                             for m in sorted(self.fusion.reliability)},
+            "stale_models": list(self.stale),
         }
 
 
@@ -84,12 +115,14 @@ class Calibration:
 
     ``apply(calibrated)`` hands new settings to the running stages (set by the wiring)."""
 
-    def __init__(self, config: Config, state_dir: Path, event: Callable[..., None]) -> None:
+    def __init__(self, config: Config, state_dir: Path, event: Callable[..., None],
+                 models: dict[str, str | None] | None = None) -> None:
         self.config, self.state_dir, self.event = config, state_dir, event
+        self.models = models or {}  # modality -> sha256 of the model running
         self.apply: Callable[[Calibrated], None] = lambda c: None
         self.error: str | None = None
         try:
-            self.current = Calibrated.load(config, state_dir)
+            self.current = Calibrated.load(config, state_dir, self.models)
         except C.CalibrationError as exc:
             self.current = Calibrated.of(config, None)
             self._failed(exc, "start", None, "running uncalibrated")
@@ -100,7 +133,7 @@ class Calibration:
         """Re-read calibration.json and hand it to the running stages; answer on events.
         A bad file keeps the calibration in use (and says why)."""
         try:
-            calibrated = Calibrated.load(self.config, self.state_dir)
+            calibrated = Calibrated.load(self.config, self.state_dir, self.models)
         except C.CalibrationError as exc:
             self._failed(exc, trigger, ident, "keeping the calibration in use")
             return False
@@ -122,6 +155,10 @@ class Calibration:
 
     def _log(self) -> None:
         c = self.current.stats()
+        for m in self.current.stale:
+            log.warning("calibration: made with another %s model than the one running; its "
+                        "%s settings are not used (run edge-cli calibrate again)", m,
+                        "VAD and voice" if m == "speech" else "face")
         if c["calibrated_at"] is None:
             log.info("calibration: none in %s; using the config's settings", self.state_dir)
         else:

@@ -30,7 +30,7 @@ from edge.daemon.health import Health, sd_notify, watchdog_interval
 from edge.daemon.pipeline import Pipeline, RunOptions
 from edge.daemon.stages import FaceRecogniser, MoodWorker, SpeechLike
 from edge.daemon.state import STATE_FILE, State
-from edge.recognisers import load_recogniser
+from edge.recognisers import load_recogniser, model_sha
 from edge.vision.expression import FaceOptions
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,8 @@ class Daemon:
         self.workers: list[Worker] = []
         self.mood: MoodWorker | None = None
         self.events = Events(sink.publish, self.connected)
-        self.calibration = Calibration(config, state_dir, self.events)
+        self.calibration = Calibration(config, state_dir, self.events,
+                                       {"speech": model_sha(self.speech), "face": model_sha(self.face)})
         self.calibration.apply = self._apply_calibration
         if self.speech is not None:
             self.speech.vad = self.calibrated.vad
