@@ -16,6 +16,7 @@ test artists are not read here: ``convert.music`` scores them once.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
@@ -45,12 +46,22 @@ def splits(root: Path) -> dict[str, list[MusicClip]]:
     return out
 
 
+def _frame_params(p: M.MusicFeatureParams) -> str:
+    """What decides a clip's frame tables (the standardisation comes later)."""
+    d = {k: v for k, v in dataclasses.asdict(p).items() if not k.startswith("column_")}
+    return json.dumps(d, sort_keys=True)
+
+
 def clip_frames(clips: list[MusicClip], p: M.MusicFeatureParams, cache: Path | None):
-    """Frame tables of each clip, from the cache where it has them."""
+    """Frame tables of each clip, from the cache where it has them (a cache made with
+    other feature parameters is not used, and is rewritten)."""
     have: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if cache is not None and cache.is_file():
         with np.load(cache) as z:
-            for key in z.files:
+            made_with = str(z["params"]) if "params" in z.files else None
+            if made_with != _frame_params(p):
+                log.info("frames: %s was made with other feature parameters; made again", cache)
+            for key in z.files if made_with == _frame_params(p) else ():
                 if key.startswith("mf:"):
                     name = key[3:]
                     have[name] = (z[key], z["sp:" + name])
@@ -66,7 +77,7 @@ def clip_frames(clips: list[MusicClip], p: M.MusicFeatureParams, cache: Path | N
         arrays = {}
         for k, (mf, sp) in have.items():
             arrays["mf:" + k], arrays["sp:" + k] = mf, sp
-        np.savez(tmp, **arrays)
+        np.savez(tmp, params=np.array(_frame_params(p)), **arrays)
         tmp.replace(cache)
     return [have[str(c.path)] for c in clips]
 
