@@ -187,11 +187,18 @@ def run_steps(args, out) -> tuple[list[C.StepResult], dict]:
     from edge.audio import features as F
     from edge.audio.sources import AudioFileError
 
-    speech_rec = _speech(args)
-    p = speech_rec.params  # the room through the frames the daemon computes for this model
     results: list[C.StepResult] = []
-    extras: dict = {"models": {"speech": speech_rec.model.manifest.sha256}}
+    extras: dict = {"models": {}}
     live = not (args.noise_file or args.speech_file)
+    loaded: dict = {}
+
+    def speech_params() -> F.FeatureParams:
+        """The speech model's own feature parameters, loaded when a step first needs
+        them: the room is heard through the frames the daemon computes for that model."""
+        if "rec" not in loaded:
+            loaded["rec"] = _speech(args)
+            extras["models"]["speech"] = loaded["rec"].model.manifest.sha256
+        return loaded["rec"].params
 
     def guarded(name, fn):
         try:
@@ -203,6 +210,7 @@ def run_steps(args, out) -> tuple[list[C.StepResult], dict]:
         results.append(_step(out, C.StepResult("room noise", C.SKIPPED, "skipped")))
     elif args.noise_file or live:
         def noise():
+            p = speech_params()
             x = _audio(args, args.noise_file, args.seconds)
             extras["noise_levels"] = F.frame_levels_db(F.mfcc(x, p), p)
             return _step(out, C.noise_step(x, p, args.cfg.audio.vad, **no_speech_gate(args)))
@@ -215,6 +223,7 @@ def run_steps(args, out) -> tuple[list[C.StepResult], dict]:
         results.append(_step(out, C.StepResult("microphone level", C.SKIPPED, "skipped")))
     elif args.speech_file or live:
         def mic():
+            p = speech_params()
             clips = [_audio(args, f, args.seconds) for f in (args.speech_file or [None])]
             speech.extend(clips)
             joined = np.concatenate(clips)
@@ -365,7 +374,7 @@ def camera(args, frames: list) -> C.StepResult:
 def face_baseline(args, frames, extras) -> C.StepResult:
     """The daemon's face recogniser (``camera.recogniser`` with the ``[face]`` options) on
     the camera step's frames."""
-    from edge.recognisers import load_recogniser
+    from edge.recognisers import load_recogniser, model_sha
     from edge.vision.expression import FaceOptions
 
     cfg = args.cfg
@@ -378,8 +387,6 @@ def face_baseline(args, frames, extras) -> C.StepResult:
         if r.label is not None:
             pts.append((r.valence, r.arousal))
     extras["face_points"] = pts
-    from edge.recognisers import model_sha
-
     extras.setdefault("models", {})["face"] = model_sha(rec)
     return C.baseline_step("face", pts)
 

@@ -395,3 +395,17 @@ def test_the_noise_step_hears_the_room_through_the_speech_models_features(tmp_pa
     plain = C.noise_step(x, P).data["threshold_db"]
     assert want < plain - 3  # the suppressor lowers the room's floor: the check can tell
     assert got == pytest.approx(want, abs=0.01)
+
+
+def test_a_missing_speech_model_fails_the_room_step_by_name_and_spares_the_camera(tmp_path):
+    pytest.importorskip("cv2")
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, room_noise(3, seed=5), SR)
+    missing = tmp_path / "nowhere" / "speech_emotion.tflite"
+    res = run_cli("calibrate", "--yes", "--skip", "mic", "baseline", "--state-dir", str(tmp_path / "s"),
+                  "--noise-file", str(noise), "--speech-model", str(missing), "--camera", "9")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    want = f"[FAIL] room noise: speech model: {missing.with_suffix('.json')}: manifest not found"
+    assert want in res.stdout
+    # the camera step still ran (and failed for its own reason: no camera 9)
+    assert "[FAIL] camera: camera /dev/video9" in res.stdout
