@@ -186,6 +186,7 @@ def _step(out, result: C.StepResult) -> C.StepResult:
 def run_steps(args, out) -> tuple[list[C.StepResult], dict]:
     from edge.audio import features as F
     from edge.audio.sources import AudioFileError
+    from edge.recognisers import model_sha
 
     results: list[C.StepResult] = []
     extras: dict = {"models": {}}
@@ -197,7 +198,7 @@ def run_steps(args, out) -> tuple[list[C.StepResult], dict]:
         them: the room is heard through the frames the daemon computes for that model."""
         if "rec" not in loaded:
             loaded["rec"] = _speech(args)
-            extras["models"]["speech"] = loaded["rec"].model.manifest.sha256
+            extras["models"]["speech"] = model_sha(loaded["rec"])
         return loaded["rec"].params
 
     def guarded(name, fn):
