@@ -82,13 +82,18 @@ def face_cnn(size: int = 48, n_classes: int = 7, widths=(64, 128, 256, 384), blo
 
 
 def speech_tcn(frames: int, ceps: int, n_classes: int, widths=(64, 96, 128, 128), kernel: int = 5,
-               dropout: float = 0.3, bn_momentum: float = 0.9):
+               dropout: float = 0.3, bn_momentum: float = 0.9, separable: bool = False):
     """A temporal CNN: 1-D convolutions over time with the cepstral coefficients as channels.
 
     Cepstral coefficients are not a spatial axis (neighbours are not alike), so unlike a
     2-D CNN this treats each coefficient as its own channel. The input BatchNorm learns a
     per-coefficient standardisation (folded into the int8 model). Mean and max pooling
     over time feed the classifier. ~190k parameters with the default widths.
+
+    ``separable``: every convolution after the first is time-channel separable (a depthwise
+    convolution over time, then a pointwise one across channels), as in the small speech
+    networks QuartzNet and MatchboxNet: about a fifth of the weights per layer, so wider
+    layers fit the same int8 size.
     """
     import keras
     from keras import layers
@@ -96,7 +101,10 @@ def speech_tcn(frames: int, ceps: int, n_classes: int, widths=(64, 96, 128, 128)
     inp = keras.Input((frames, ceps), name="mfcc")
     x = layers.BatchNormalization(momentum=bn_momentum, name="in_bn")(inp)
     for i, w in enumerate(widths):
-        x = layers.Conv1D(w, kernel, padding="same", use_bias=False, name=f"conv{i}")(x)
+        if separable and i > 0:
+            x = layers.SeparableConv1D(w, kernel, padding="same", use_bias=False, name=f"conv{i}")(x)
+        else:
+            x = layers.Conv1D(w, kernel, padding="same", use_bias=False, name=f"conv{i}")(x)
         x = layers.BatchNormalization(momentum=bn_momentum, name=f"bn{i}")(x)
         x = layers.ReLU(name=f"relu{i}")(x)
         if i < len(widths) - 1:

@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -622,7 +623,8 @@ def train(args: argparse.Namespace) -> Path:
     draws = draws_per_clip(banks, args.per_clip, args.corpus_windows)
     val_sets = validation_sets(val_clips, val_sig, music_val, p, vad, args)
 
-    build = {"tcn": models.speech_tcn, "cnn2d": models.speech_cnn}[args.arch]
+    build = {"tcn": models.speech_tcn, "tcn-sep": partial(models.speech_tcn, separable=True),
+             "cnn2d": models.speech_cnn}[args.arch]
     model = build(p.window_frames, p.n_features, len(outputs), widths=tuple(args.widths))
     sched = keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * max(1, sum(draws) // args.batch))
     trainer, reversal, loss, weights = model, None, [masked_crossentropy], [1.0]
@@ -768,7 +770,8 @@ def parser() -> argparse.ArgumentParser:
                     help="speed/pitch perturbation factors of the augmented copies")
     ap.add_argument("--per-clip", type=int, default=3, help="random windows per clip per epoch")
     ap.add_argument("--versions", type=int, default=6, help="augmented copies per clip")
-    ap.add_argument("--arch", choices=["tcn", "cnn2d"], default="tcn")
+    ap.add_argument("--arch", choices=["tcn", "tcn-sep", "cnn2d"], default="tcn",
+                    help="tcn-sep: the TCN with time-channel separable convolutions after the first")
     ap.add_argument("--widths", type=int, nargs="+", default=[64, 96, 128, 128])
     ap.add_argument("--normalisation", choices=["c0rel", "cmvn", "none"], default="c0rel")
     ap.add_argument("--window-s", type=float, default=2.0)
