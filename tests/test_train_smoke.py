@@ -455,3 +455,31 @@ def test_arousal_aux_trains_baved_through_a_head_the_saved_model_does_not_have(t
     model = keras.models.load_model(aux / "best.keras", compile=False)
     assert model.output_shape == (None, 8)
     assert (aux / "banks_arousal.pkl").exists()
+
+
+def test_separable_tcn_has_fewer_weights_per_width_and_converts_to_int8(tmp_path):
+    from convert.speech import main as convert_main
+    from training import models
+    from training.speech import main as train_main
+
+    full = models.speech_tcn(200, 42, 9, widths=(32, 64, 64, 64))
+    sep = models.speech_tcn(200, 42, 9, widths=(32, 64, 64, 64), separable=True)
+    kinds = [type(sep.get_layer(f"conv{i}")).__name__ for i in range(4)]
+    assert kinds == ["Conv1D", "SeparableConv1D", "SeparableConv1D", "SeparableConv1D"]
+    assert sep.count_params() < 0.35 * full.count_params()
+    assert sep.output_shape == full.output_shape
+
+    run = tmp_path / "run"
+    assert train_main(["--data", str(DATA), "--out", str(run), "--epochs", "1", "--max-clips", "8",
+                       "--versions", "1", "--per-clip", "1", "--arch", "tcn-sep",
+                       "--widths", "8", "16", "16", "16", "--threads", "2"]) == 0
+    out = tmp_path / "model" / "speech_emotion.tflite"
+    assert convert_main(["--run", str(run), "--data", str(DATA), "--out", str(out), "--no-baselines",
+                         "--max-clips", "8", "--calibration-windows", "20"]) == 0
+    from edge.runtime import interpreter_class
+
+    ops = {d["op_name"] for d in interpreter_class()[0](model_path=str(out))._get_ops_details()}
+    assert "DEPTHWISE_CONV_2D" in ops, ops
+    res = run_cli("predict", "--json", "--speech-model", str(out), str(ravdess_clip(19, "03")))
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["modality"] == "speech"
