@@ -585,10 +585,10 @@ def train(args: argparse.Namespace) -> Path:
     babble_idx = rng.choice(len(fit_clips), min(400, len(fit_clips)), replace=False) if args.rooms else None
     train_sig: list[np.ndarray] | None = None
     if args.banks_from:
-        check_bank_features(Path(args.banks_from), p)
+        check_banks(Path(args.banks_from), p, bank_recipe(args))
         banks = read_banks(Path(args.banks_from), args.corpora)
     elif args.resume and cache.exists():
-        check_bank_features(cache, p)
+        check_banks(cache, p, bank_recipe(args))
         banks = read_banks(cache)
     else:
         train_sig = load_signals(fit_clips, p.sample_rate)
@@ -599,12 +599,11 @@ def train(args: argparse.Namespace) -> Path:
         if args.resume:  # a long run: keep the banks for the next --resume
             write_banks(cache, banks)
             # what they hold, readable while this run still trains (--banks-from)
-            (out / BANKS_META).write_text(json.dumps({"final": bool(args.final),
-                                                      "corpora": args.corpora,
-                                                      "features": p.to_dict()}) + "\n")
+            write_bank_meta(cache, args, p, corpora=args.corpora)
     if args.arousal_aux:
         aux_cache = out / "banks_arousal.pkl"
         if args.resume and aux_cache.exists():
+            check_banks(aux_cache, p, bank_recipe(args))
             aux = read_banks(aux_cache)
         else:
             scenes = None
@@ -616,6 +615,7 @@ def train(args: argparse.Namespace) -> Path:
             aux = arousal_banks(args, p, vad, scenes, max(b.speaker for b in banks) + 1, len(outputs))
             if args.resume:
                 write_banks(aux_cache, aux)
+                write_bank_meta(aux_cache, args, p, corpora=["baved"])
         banks += aux
     if val_clips and (args.rooms or args.no_speech) and not music_val:
         music_val = load_music(Path(args.data), p.sample_rate, args)[1]
@@ -846,21 +846,47 @@ def parser() -> argparse.ArgumentParser:
 BANKS_META = "banks_meta.json"  # written with banks.pkl: whether they hold validation speakers
 
 
-def check_bank_features(path: Path, p: F.FeatureParams) -> None:
-    """Refuse feature banks computed with other feature parameters than this run's
-    (their ``banks_meta.json`` says which; banks written before it recorded them are
-    taken as they are)."""
+# the options that shape what a bank holds (its copies, their speeds, rooms and music, the
+# no-speech banks); the seed is not among them: an arm's second seed reads its first's banks
+BANK_RECIPE = ("speed_range", "versions", "rooms", "p_music", "no_speech", "music_versions",
+               "noise_clips")
+
+
+def bank_recipe(args: argparse.Namespace) -> dict:
+    """This run's values of :data:`BANK_RECIPE` (as JSON gives them back)."""
+    return json.loads(json.dumps({k: getattr(args, k) for k in BANK_RECIPE}))
+
+
+def bank_meta_path(path: Path) -> Path:
+    """``banks.pkl`` → ``banks_meta.json`` (:data:`BANKS_META`), ``banks_arousal.pkl`` →
+    ``banks_arousal_meta.json``."""
+    return path.with_name(f"{path.stem}_meta.json")
+
+
+def write_bank_meta(path: Path, args: argparse.Namespace, p: F.FeatureParams, corpora: list[str]) -> None:
+    bank_meta_path(path).write_text(json.dumps({"final": bool(args.final), "corpora": corpora,
+                                                "features": p.to_dict(),
+                                                "augmentation": bank_recipe(args)}) + "\n")
+
+
+def check_banks(path: Path, p: F.FeatureParams, recipe: dict | None = None) -> None:
+    """Refuse feature banks computed with other feature parameters, or made with another
+    augmentation recipe, than this run's (their ``banks_meta.json`` says which; what banks
+    written before it recorded a part are taken as they are)."""
     try:
-        have = json.loads((path.parent / BANKS_META).read_text())["features"]
-    except (OSError, ValueError, KeyError, TypeError):
+        meta = json.loads(bank_meta_path(path).read_text())
+    except (OSError, ValueError):
         return
-    want = p.to_dict()
-    differ = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
-    if differ:
-        raise SystemExit(
-            f"training.speech: feature banks {path} were computed with other feature "
-            f"parameters: " + ", ".join(f"{k} {have.get(k)!r} (this run {want.get(k)!r})"
-                                        for k in differ))
+    for part, want, what in (("features", p.to_dict(), "were computed with other feature parameters"),
+                             ("augmentation", recipe, "were made with another augmentation recipe")):
+        have = meta.get(part) if isinstance(meta, dict) else None
+        if not isinstance(have, dict) or want is None:
+            continue
+        differ = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
+        if differ:
+            raise SystemExit(
+                f"training.speech: feature banks {path} {what}: "
+                + ", ".join(f"{k} {have.get(k)!r} (this run {want.get(k)!r})" for k in differ))
 
 
 def banks_are_final(path: Path) -> bool:
