@@ -193,6 +193,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--kernel", default="klr_g1_C1", help="the kernel model of the ensemble")
     ap.add_argument("--mlp-epochs", type=int, default=34, help="the shipped MLP's epochs")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--contrast", action="store_true",
+                    help="add the octave-band contrast, band energy and loudness range features "
+                         "(edge.music.features, MusicFeatureParams.contrast)")
     return ap
 
 
@@ -201,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    p = M.MusicFeatureParams()
+    p = M.MusicFeatureParams(contrast=args.contrast)
     sp = splits(Path(args.data))
     dev = sp["train"] + sp["val"]
     frs = clip_frames(dev, p, Path(args.frames) if args.frames else out / "frames.npz")

@@ -15,6 +15,11 @@ one vector of :func:`feature_names` statistics.
   correlations (Krumhansl–Kessler), a mode cue for valence.
 - Rhythm: the autocorrelation of the flux envelope: peak strength and tempo between 60
   and 200 BPM.
+- With ``contrast`` (off in models made before it): spectral contrast in six octave bands
+  (Jiang et al. 2002: the log ratio of a band's strongest to its weakest fifth of bins,
+  peaks over valleys: tonal against noisy, harsh against soft), mean and standard
+  deviation; each band's share of the frame's energy (dB), mean; and the loudness range
+  (the level's 90th minus 10th percentile over the excerpt).
 
 NumPy only (no SciPy, no librosa): cheap on a Pi.
 """
@@ -49,6 +54,7 @@ class MusicFeatureParams:
     chroma_lo_hz: float = 55.0
     chroma_hi_hz: float = 4000.0
     excerpt_s: float = 20.0  # decoded from the middle of a track
+    contrast: bool = False  # the octave-band contrast, band energy and loudness range group
     min_s: float = 5.0  # shorter audio is refused
     # per-column affine map of the pooled vector (standardisation, set at conversion)
     column_scale: tuple[float, ...] | None = None
@@ -82,6 +88,9 @@ class MusicFeatureParams:
 
 
 SPECTRAL = ("centroid", "rolloff", "flatness", "level_db", "flux")
+BAND_EDGES_HZ = (0.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 8000.0)  # the contrast's octave bands
+N_BANDS = len(BAND_EDGES_HZ) - 1
+CONTRAST_SHARE = 0.2  # the strongest and the weakest fifth of a band's bins
 
 
 def feature_names(p: MusicFeatureParams) -> list[str]:
@@ -89,11 +98,21 @@ def feature_names(p: MusicFeatureParams) -> list[str]:
     names += [f"{k}_{s}" for k in SPECTRAL for s in ("mean", "std")]
     names += [f"chroma_rel{i}" for i in range(12)]
     names += ["key_major", "key_minor", "chroma_std", "pulse", "tempo"]
+    if p.contrast:
+        names += [f"contrast{b}_{s}" for s in ("mean", "std") for b in range(N_BANDS)]
+        names += [f"band{b}_share_db" for b in range(N_BANDS)]
+        names += ["loudness_range_db"]
     return names
 
 
 def n_features(p: MusicFeatureParams) -> int:
-    return 3 * p.numcep + 2 * len(SPECTRAL) + 12 + 5
+    return 3 * p.numcep + 2 * len(SPECTRAL) + 12 + 5 + (3 * N_BANDS + 1 if p.contrast else 0)
+
+
+def spectral_columns(p: MusicFeatureParams) -> int:
+    """Columns of :func:`frames`' spectral table: SPECTRAL, chroma, then (``contrast``) each
+    band's contrast and energy share."""
+    return len(SPECTRAL) + 12 + (2 * N_BANDS if p.contrast else 0)
 
 
 @lru_cache(maxsize=4)
@@ -110,8 +129,31 @@ def _stft_tables(p: MusicFeatureParams) -> tuple[np.ndarray, np.ndarray, np.ndar
     return win, freqs, cmap
 
 
+@lru_cache(maxsize=4)
+def _band_bins(p: MusicFeatureParams) -> tuple[tuple[int, int], ...]:
+    """(first, last + 1) STFT bin of each contrast band (DC left out)."""
+    freqs = _stft_tables(p)[1]
+    edges = [max(1, int(np.searchsorted(freqs, f))) for f in BAND_EDGES_HZ[:-1]] + [len(freqs)]
+    return tuple(zip(edges[:-1], edges[1:]))
+
+
+def band_contrast(power: np.ndarray, p: MusicFeatureParams) -> np.ndarray:
+    """(frames, 2 · N_BANDS): each octave band's contrast (dB: mean of its strongest
+    :data:`CONTRAST_SHARE` of bins over its weakest's), then its share of the frame's
+    energy (dB)."""
+    total = power.sum(axis=1)
+    out = np.empty((len(power), 2 * N_BANDS))
+    for b, (lo, hi) in enumerate(_band_bins(p)):
+        band = np.sort(power[:, lo:hi], axis=1)
+        k = max(1, int(round(CONTRAST_SHARE * (hi - lo))))
+        out[:, b] = 10 * np.log10(band[:, -k:].mean(axis=1) / band[:, :k].mean(axis=1))
+        out[:, N_BANDS + b] = 10 * np.log10(band.sum(axis=1) / total + 1e-12)
+    return out
+
+
 def frames(x: np.ndarray, p: MusicFeatureParams) -> tuple[np.ndarray, np.ndarray]:
-    """(MFCC frames (n1, numcep), spectral frames (n2, 5 + 12)) of mono float audio."""
+    """(MFCC frames (n1, numcep), spectral frames (n2, :func:`spectral_columns`)) of mono
+    float audio."""
     x = np.asarray(x, np.float64)
     if x.ndim != 1 or len(x) < p.stft_n:
         raise ValueError(f"audio: expected mono with at least {p.stft_n} samples")
@@ -122,7 +164,7 @@ def frames(x: np.ndarray, p: MusicFeatureParams) -> tuple[np.ndarray, np.ndarray
                         + [stream.flush()])
     win, freqs, cmap = _stft_tables(p)
     count = 1 + (len(x) - p.stft_n) // p.stft_hop
-    out = np.empty((count, len(SPECTRAL) + 12), np.float32)
+    out = np.empty((count, spectral_columns(p)), np.float32)
     prev = None
     for s in range(0, count, 64):  # bounded temporaries
         idx = np.arange(p.stft_n)[None, :] + p.stft_hop * np.arange(s, min(count, s + 64))[:, None]
@@ -140,8 +182,10 @@ def frames(x: np.ndarray, p: MusicFeatureParams) -> tuple[np.ndarray, np.ndarray
         prev = logmag[-1]
         chroma = power @ cmap
         chroma /= chroma.sum(axis=1, keepdims=True) + 1e-12
-        out[s : s + len(mag)] = np.column_stack(
-            [centroid / 1000.0, rolloff / 1000.0, flatness, level, flux, chroma])
+        cols = [centroid / 1000.0, rolloff / 1000.0, flatness, level, flux, chroma]
+        if p.contrast:
+            cols.append(band_contrast(power, p))
+        out[s : s + len(mag)] = np.column_stack(cols)
     return mf, out
 
 
@@ -175,15 +219,21 @@ def _pulse(flux: np.ndarray, fps: float) -> tuple[float, float]:
 def pool(mf: np.ndarray, spec: np.ndarray, p: MusicFeatureParams) -> np.ndarray:
     """The clip vector (``feature_names(p)`` order) of frame tables from :func:`frames`."""
     d = np.diff(mf, axis=0) if len(mf) > 1 else np.zeros_like(mf)
-    s = spec[:, : len(SPECTRAL)]
-    chroma = spec[:, len(SPECTRAL) :]
+    n = len(SPECTRAL)
+    s = spec[:, :n]
+    chroma = spec[:, n : n + 12]
     cm = chroma.mean(axis=0)
     tonic, rmaj, rmin = _key(cm)
     pulse, tempo = _pulse(s[:, 4], p.sample_rate / p.stft_hop)
     stats = np.column_stack([s.mean(axis=0), s.std(axis=0)]).ravel()
-    vec = np.concatenate([mf.mean(0), mf.std(0), d.std(0), stats, np.roll(cm, -tonic) * 12,
-                          [rmaj, rmin, float(chroma.std(axis=0).mean()) * 12, pulse, tempo]])
-    return vec.astype(np.float32)
+    parts = [mf.mean(0), mf.std(0), d.std(0), stats, np.roll(cm, -tonic) * 12,
+             [rmaj, rmin, float(chroma.std(axis=0).mean()) * 12, pulse, tempo]]
+    if p.contrast:
+        c = spec[:, n + 12 : n + 12 + N_BANDS]
+        share = spec[:, n + 12 + N_BANDS : n + 12 + 2 * N_BANDS]
+        lo, hi = np.percentile(s[:, 3], [10, 90])
+        parts += [c.mean(0), c.std(0), share.mean(0), [hi - lo]]
+    return np.concatenate(parts).astype(np.float32)
 
 
 def standardise(vec: np.ndarray, p: MusicFeatureParams) -> np.ndarray:
