@@ -98,11 +98,11 @@ def representative_windows(prepared, n: int, seed: int) -> list[np.ndarray]:
 
 
 def parity(float_predict, int8_predict, prepared, labels, clips,
-           threshold: float = NO_SPEECH_THRESHOLD) -> dict:
+           threshold: float = NO_SPEECH_THRESHOLD, hangover: int = 0) -> dict:
     allw = np.concatenate([w for w, _ in prepared])
     pf, pq = float_predict(allw), int8_predict(allw)
-    fp = predictions(clip_probs(float_predict, prepared, len(labels), threshold))
-    qp = predictions(clip_probs(int8_predict, prepared, len(labels), threshold))
+    fp = predictions(clip_probs(float_predict, prepared, len(labels), threshold, hangover))
+    qp = predictions(clip_probs(int8_predict, prepared, len(labels), threshold, hangover))
     return {
         "windows": int(len(allw)),
         "window_top1_agreement": float(np.mean(pf.argmax(1) == pq.argmax(1))),
@@ -112,12 +112,12 @@ def parity(float_predict, int8_predict, prepared, labels, clips,
 
 
 def validation_check(float_predict, int8_predict, clips, signals, p, vad, labels, t,
-                     model_bytes: int) -> dict:
+                     model_bytes: int, h: int = 0) -> dict:
     """The int8 bound on validation speakers alone (float − int8 accuracy per corpus, clip
     and window agreement) and the file's size: what an adoption rule reads."""
-    val_q = evaluate(int8_predict, clips, signals, p, vad, labels, t)
-    val_f = evaluate(float_predict, clips, signals, p, vad, labels, t)
-    out = parity(float_predict, int8_predict, clip_windows(signals, p, vad), labels, clips, t)
+    val_q = evaluate(int8_predict, clips, signals, p, vad, labels, t, h)
+    val_f = evaluate(float_predict, clips, signals, p, vad, labels, t, h)
+    out = parity(float_predict, int8_predict, clip_windows(signals, p, vad), labels, clips, t, h)
     out["accuracy_delta_float_minus_int8"] = {k: val_f[k]["accuracy"] - val_q[k]["accuracy"] for k in val_q}
     out["val_int8"] = {k: {m: v[m] for m in ("n", "accuracy", "uar")} for k, v in val_q.items()}
     out["model_bytes"] = model_bytes
@@ -133,7 +133,7 @@ def convert(args: argparse.Namespace) -> dict:
     vad = VadParams()
     labels = meta["labels"]
     no_speech = NO_SPEECH in meta.get("outputs", labels)
-    t = args.no_speech_threshold
+    t, h = args.no_speech_threshold, args.no_speech_hangover
     model = keras.models.load_model(run / "best.keras", compile=False)
     if not args.keep_input_bn:
         model, p = move_input_bn(model, p)
@@ -168,7 +168,8 @@ def convert(args: argparse.Namespace) -> dict:
         sha256=sha256_file(out),
         model_file=out.name,
         licence=licence(meta["corpora"], no_speech),
-        gate={"no_speech_output": True, "threshold": t} if no_speech else {},
+        gate={"no_speech_output": True, "threshold": t, **({"hangover": h} if h else {})}
+        if no_speech else {},
     )
     manifest_path(out).write_text(manifest.to_json())
 
@@ -178,11 +179,11 @@ def convert(args: argparse.Namespace) -> dict:
     float_predict = keras_predict(model)
     if args.val_only:
         return validation_check(float_predict, int8.predict, splits["val"], sig["val"], p, vad, labels, t,
-                                out.stat().st_size)
-    test_q = evaluate(int8.predict, splits["test"], sig["test"], p, vad, labels, t)
-    test_f = evaluate(float_predict, splits["test"], sig["test"], p, vad, labels, t)
+                                out.stat().st_size, h)
+    test_q = evaluate(int8.predict, splits["test"], sig["test"], p, vad, labels, t, h)
+    test_f = evaluate(float_predict, splits["test"], sig["test"], p, vad, labels, t, h)
     par = parity(float_predict, int8.predict, clip_windows(sig["test"], p, vad), labels,
-                 splits["test"], t)
+                 splits["test"], t, h)
     par["uar_delta_float_minus_int8"] = {
         k: test_f[k]["uar"] - test_q[k]["uar"] for k in test_q
     }
@@ -190,11 +191,11 @@ def convert(args: argparse.Namespace) -> dict:
         k: test_f[k]["accuracy"] - test_q[k]["accuracy"] for k in test_q
     }
     final = meta.get("best_val_uar") is None  # trained on the val speakers too
-    val_q = {} if final else evaluate(int8.predict, splits["val"], sig["val"], p, vad, labels, t)
+    val_q = {} if final else evaluate(int8.predict, splits["val"], sig["val"], p, vad, labels, t, h)
     val_par = {} if final else parity(float_predict, int8.predict, clip_windows(sig["val"], p, vad),
-                                      labels, splits["val"], t)
+                                      labels, splits["val"], t, h)
     if val_q:  # the int8 bound on validation speakers, where adoption is decided
-        val_f = evaluate(float_predict, splits["val"], sig["val"], p, vad, labels, t)
+        val_f = evaluate(float_predict, splits["val"], sig["val"], p, vad, labels, t, h)
         val_par["accuracy_delta_float_minus_int8"] = {
             k: val_f[k]["accuracy"] - val_q[k]["accuracy"] for k in val_q}
     music = {k: [c for c in read_4q(Path(args.data) / "music" / "4q") if fourq_split(c.artist) == k]
@@ -203,9 +204,9 @@ def convert(args: argparse.Namespace) -> dict:
         music = {k: v[: max(1, args.max_clips // 4)] for k, v in music.items()}
     music_sig = {k: load_signals(v, p.sample_rate) for k, v in music.items()}
     room_test = room_eval.room_metrics(int8.predict, splits["test"], sig["test"], music_sig["test"],
-                                       room_eval.TEST_SEED, p, vad, labels, t)
+                                       room_eval.TEST_SEED, p, vad, labels, t, h)
     room_val = {} if final else room_eval.room_metrics(
-        int8.predict, splits["val"], sig["val"], music_sig["val"], room_eval.VAL_SEED, p, vad, labels, t)
+        int8.predict, splits["val"], sig["val"], music_sig["val"], room_eval.VAL_SEED, p, vad, labels, t, h)
     loco = {}
     if args.loco:  # the recipe without one corpus, on all of that corpus
         from training import loco as L
@@ -302,6 +303,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-speech-threshold", type=float, default=NO_SPEECH_THRESHOLD, metavar="T",
                     help="the gate's default threshold on the no-speech output, recorded in the "
                          "manifest (choose it on validation artists: training.room_eval --sweep)")
+    ap.add_argument("--no-speech-hangover", type=int, default=0, choices=range(21), metavar="WINDOWS",
+                    help="voiced windows refused after one the no-speech output refused "
+                         "(edge.audio.speech.Hangover), recorded in the manifest's gate")
     ap.add_argument("--loco", nargs="+", default=[], metavar="RUN",
                     help="leave-one-corpus-out runs of the same recipe (training.loco) to score "
                          "and record in the manifest")

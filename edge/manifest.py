@@ -46,9 +46,10 @@ class Manifest:
     metrics: dict[str, Any] = field(default_factory=dict)
     licence: str = ""
     version: int = MANIFEST_VERSION
-    # A speech model's gate: {"no_speech_output": true, "threshold": t} when the model has
-    # one output more than its labels, P(nobody is talking), and windows at or above t are
-    # not passed on (edge.audio.speech.gate).  Empty: the outputs are the labels.
+    # A speech model's gate: {"no_speech_output": true, "threshold": t[, "hangover": n]} when
+    # the model has one output more than its labels, P(nobody is talking), and windows at or
+    # above t (and the n voiced windows after one) are not passed on (edge.audio.speech.gate).
+    # Empty: the outputs are the labels.
     gate: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -122,12 +123,15 @@ def load_manifest(path: Path) -> Manifest:
     if not isinstance(data["features"], dict):
         raise ModelError(f"{path}: field 'features': expected an object")
     gate = data.get("gate", {})
-    if not isinstance(gate, dict) or set(gate) - {"no_speech_output", "threshold"} or (
+    hangover = gate.get("hangover", 0) if isinstance(gate, dict) else 0
+    if not isinstance(gate, dict) or set(gate) - {"no_speech_output", "threshold", "hangover"} or (
             gate and not (gate.get("no_speech_output") is True
                           and isinstance(gate.get("threshold"), (int, float))
-                          and 0.0 < gate["threshold"] <= 1.0)):  # no float(): 10**400
+                          and 0.0 < gate["threshold"] <= 1.0  # no float(): 10**400
+                          and type(hangover) is int and 0 <= hangover <= 20)):
         raise ModelError(f"{path}: field 'gate': expected {{}} or {{\"no_speech_output\": true, "
-                         f"\"threshold\": a number in (0, 1]}}, got {gate!r}")
+                         f"\"threshold\": a number in (0, 1], optionally \"hangover\": 0..20 "
+                         f"windows}}, got {gate!r}")
     if data.get("version", MANIFEST_VERSION) != MANIFEST_VERSION:
         raise ModelError(f"{path}: field 'version': expected {MANIFEST_VERSION}")
     return Manifest(

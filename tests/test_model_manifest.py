@@ -161,7 +161,10 @@ def test_unknown_interpreter_is_refused(model_copy):
 
 
 @pytest.mark.parametrize("gate", [{"threshold": 0.5}, {"no_speech_output": True, "threshold": 2},
-                                  {"no_speech_output": True, "threshold": 0.5, "music": 1}, []])
+                                  {"no_speech_output": True, "threshold": 0.5, "music": 1}, [],
+                                  {"no_speech_output": True, "threshold": 0.5, "hangover": -1},
+                                  {"no_speech_output": True, "threshold": 0.5, "hangover": 1.5},
+                                  {"no_speech_output": True, "threshold": 0.5, "hangover": True}])
 def test_a_malformed_gate_is_refused_by_field(model_copy, gate):
     m = manifest_path(model_copy)
     m.write_text(json.dumps({**json.loads(m.read_text()), "gate": gate}))  # the whole gate replaced

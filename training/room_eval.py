@@ -17,6 +17,7 @@ Validation speakers/artists with :data:`VAL_SEED` are for choosing; test ones wi
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,38 +81,41 @@ def simulate(condition: str, signals: list[np.ndarray], seed: int,
 
 # ---------------------------------------------------------------- scoring
 def room_metrics(predict, clips, signals, music: list[np.ndarray], seed: int, p, vad, labels,
-                 threshold: float | None = None) -> dict:
+                 threshold: float | None = None, hangover: int = 0) -> dict:
     """What the device makes of the RAVDESS clips among ``clips`` clean, in
     ``room_noise15`` and in ``room_music10``, and of ``music`` alone in rooms: UAR per
     condition, the share of clean speech windows kept (of those the energy gate passes on
     the clean clip) clean and in the noisy room, and the share of music-only windows passed,
-    with the no-speech ``threshold`` (default: the device's)."""
+    with the no-speech ``threshold`` (default: the device's) and ``hangover``
+    (:class:`edge.audio.speech.Hangover`)."""
     from training.speech import probs_of, score_clips
 
     t = _threshold() if threshold is None else threshold
     n = len(labels)
     rav = [c for c in clips if c.corpus == "ravdess"]
     heard = _heard(predict, clips, signals, music, seed, p, vad, CONDITIONS)
-    out: dict = {"clips": len(rav), "seed": seed, "music_clips": len(music), "no_speech_threshold": t}
+    out: dict = {"clips": len(rav), "seed": seed, "music_clips": len(music), "no_speech_threshold": t,
+                 "no_speech_hangover": int(hangover)}
     for cond in ("clean", *CONDITIONS):
-        res = score_clips(probs_of(*heard[cond], n, t), rav, labels)["ravdess"]
+        res = score_clips(probs_of(*heard[cond], n, t, hangover), rav, labels)["ravdess"]
         if cond == "clean":
             out["clean_uar"] = res["uar"]
             continue
         out[f"{cond}_uar"] = res["uar"]
         out[f"{cond}_accuracy"] = res["accuracy"]
         out[f"{cond}_no_guess"] = res["no_guess"]
-    out.update(_gate_rates(heard, n, t))
+    out.update(_gate_rates(heard, n, t, hangover))
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
 
 
 def gate_sweep(predict, clips, signals, music: list[np.ndarray], seed: int, p, vad, labels,
-               thresholds: list[float]) -> list[dict]:
+               thresholds: list[float], hangover: int = 0) -> list[dict]:
     """Per no-speech threshold: music-only windows passed, and speech windows kept clean
     and in ``room_noise15`` (of those the energy gate passes on the clean clip); the model
     runs once over each condition's windows."""
     heard = _heard(predict, clips, signals, music, seed, p, vad, ("room_noise15",))
-    return [{"threshold": t, **{k: round(v, 4) for k, v in _gate_rates(heard, len(labels), t).items()
+    rates = {t: _gate_rates(heard, len(labels), t, hangover) for t in thresholds}
+    return [{"threshold": t, **{k: round(v, 4) for k, v in rates[t].items()
                                  if k != "music_windows_passed_energy_gate"}}
             for t in thresholds]
 
@@ -130,22 +134,22 @@ def _heard(predict, clips, signals, music, seed, p, vad, conditions) -> dict:
     return {k: (v, window_outputs(predict, v)) for k, v in heard.items()}
 
 
-def _gate_rates(heard: dict, n: int, t: float) -> dict:
+def _gate_rates(heard: dict, n: int, t: float, hangover: int = 0) -> dict:
     """The gate's shares at threshold ``t``: speech windows kept (of those the energy gate
     passes on the clean clip) clean and in ``room_noise15``, music-only windows passed."""
     from edge.audio.speech import gate
 
     (clean, clean_out), (room, room_out) = heard["clean"], heard["room_noise15"]
     ref = sum(int(v.sum()) for _, v in clean)
-    kept_clean = sum(int(gate(o, v, n, t)[1].sum()) for (_, v), o in zip(clean, clean_out))
-    kept_room = sum(int((gate(o, vr, n, t)[1] & vc).sum())
+    kept_clean = sum(int(gate(o, v, n, t, hangover)[1].sum()) for (_, v), o in zip(clean, clean_out))
+    kept_room = sum(int((gate(o, vr, n, t, hangover)[1] & vc).sum())
                     for (_, vc), (_, vr), o in zip(clean, room, room_out))
     out = {"speech_windows_kept_clean": kept_clean / max(ref, 1e-9),
            "speech_windows_kept_room_noise15": kept_room / max(ref, 1)}
     if "music_only" in heard:
         songs, songs_out = heard["music_only"]
         total = max(sum(len(v) for _, v in songs), 1)
-        out["music_windows_passed"] = sum(int(gate(o, v, n, t)[1].sum())
+        out["music_windows_passed"] = sum(int(gate(o, v, n, t, hangover)[1].sum())
                                           for (_, v), o in zip(songs, songs_out)) / total
         out["music_windows_passed_energy_gate"] = sum(int(v.sum()) for _, v in songs) / total
     return out
@@ -176,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", choices=["val", "test"], default="val")
     ap.add_argument("--sweep", type=float, nargs="+", default=[], metavar="T",
                     help="print the gate's rates at these no-speech thresholds instead")
+    ap.add_argument("--hangover", type=int, default=None, metavar="WINDOWS",
+                    help="the gate's no-speech hangover (edge.audio.speech.Hangover); default: the "
+                         "model manifest's gate.hangover (0 when it has none)")
     ap.add_argument("--write-manifest", action="store_true",
                     help="record the figures in the model's manifest (metrics.room_<split>_int8, "
                          "and metrics.target): for a model converted before the rooms existed")
@@ -185,23 +192,44 @@ def main(argv: list[str] | None = None) -> int:
     clips = by_split(load_corpora(Path(args.data), ["ravdess"]))[args.split]
     music = [c for c in read_4q(Path(args.data) / "music" / "4q") if fourq_split(c.artist) == args.split]
     seed = VAL_SEED if args.split == "val" else TEST_SEED
+    hangover = int(model.manifest.gate.get("hangover", 0)) if args.hangover is None else args.hangover
+    if not 0 <= hangover <= 20:
+        print(f"training.room_eval: --hangover: expected 0..20 windows, got {hangover}", file=sys.stderr)
+        return 2
     if args.sweep:
         rows = gate_sweep(model.predict, clips, load_signals(clips, p.sample_rate),
                           load_signals(music, p.sample_rate), seed, p, VadParams(),
-                          list(model.manifest.labels), args.sweep)
+                          list(model.manifest.labels), args.sweep, hangover)
         print(json.dumps({"model": args.model, "split": args.split, "sweep": rows}, indent=1))
         return 0
     threshold = float(model.manifest.gate.get("threshold", _threshold()))
     res = room_metrics(model.predict, clips, load_signals(clips, p.sample_rate),
                        load_signals(music, p.sample_rate), seed, p, VadParams(), list(model.manifest.labels),
-                       threshold)
+                       threshold, hangover)
     print(json.dumps({"model": args.model, "split": args.split, **res}, indent=1))
     if args.write_manifest:
         from convert.speech import target_check
         from edge.manifest import manifest_path
+        from training.speech import evaluate
 
         path = manifest_path(Path(args.model))
         data = json.loads(path.read_text())
+        gate = data.get("gate") or {}
+        if gate and hangover != int(gate.get("hangover", 0)):
+            if args.split != "test":
+                print(f"training.room_eval: --write-manifest --hangover {hangover}: the manifest's gate has "
+                      f"hangover {gate.get('hangover', 0)}; a new gate is recorded with the test figures "
+                      "(--split test) only", file=sys.stderr)
+                return 2
+            # the device's gate changes: record it, and the clean test figures scored through it
+            data["gate"] = {**{k: v for k, v in gate.items() if k != "hangover"},
+                            **({"hangover": hangover} if hangover else {})}
+            test = [c for c in by_split(load_corpora(Path(args.data), sorted(data["metrics"]["test_int8"])))
+                    ["test"] if c.label]
+            scored = evaluate(model.predict, test, load_signals(test, p.sample_rate), p, VadParams(),
+                              list(model.manifest.labels), threshold, hangover)
+            data["metrics"]["test_int8"] = {k: {m: v[m] for m in ("n", "accuracy", "uar", "macro_f1", "no_guess")}
+                                            for k, v in scored.items()}
         data["metrics"][f"room_{args.split}_int8"] = res
         if args.split == "test" and "parity" in data["metrics"]:
             data["metrics"]["target"] = target_check(data["metrics"]["test_int8"],

@@ -248,31 +248,31 @@ def window_outputs(predict, prepared) -> list[np.ndarray]:
     return list(np.split(probs, np.cumsum(sizes)[:-1]))
 
 
-def clip_probs(predict, prepared, n_classes: int, no_speech_threshold: float = NO_SPEECH_THRESHOLD
-               ) -> list[np.ndarray | None]:
+def clip_probs(predict, prepared, n_classes: int, no_speech_threshold: float = NO_SPEECH_THRESHOLD,
+               hangover: int = 0) -> list[np.ndarray | None]:
     """Clip probabilities via the device's gate() and aggregate(); predict: (n,T,C) ->
     (n,K) with K = n_classes, or n_classes + 1 for a model with a no-speech output."""
-    return probs_of(prepared, window_outputs(predict, prepared), n_classes, no_speech_threshold)
+    return probs_of(prepared, window_outputs(predict, prepared), n_classes, no_speech_threshold, hangover)
 
 
 def probs_of(prepared, outputs: list[np.ndarray], n_classes: int,
-             no_speech_threshold: float = NO_SPEECH_THRESHOLD) -> list[np.ndarray | None]:
+             no_speech_threshold: float = NO_SPEECH_THRESHOLD, hangover: int = 0) -> list[np.ndarray | None]:
     """Clip probabilities from the model's ``outputs`` for the ``prepared`` clips
     (:func:`window_outputs`), through the device's gate() and aggregate()."""
     out = []
     for (_, voiced), probs in zip(prepared, outputs):
-        emo, kept = gate(probs, voiced, n_classes, no_speech_threshold)
+        emo, kept = gate(probs, voiced, n_classes, no_speech_threshold, hangover)
         out.append(aggregate(emo, kept))
     return out
 
 
 def gate_rates(predict, prepared, n_classes: int,
-               no_speech_threshold: float = NO_SPEECH_THRESHOLD) -> dict:
+               no_speech_threshold: float = NO_SPEECH_THRESHOLD, hangover: int = 0) -> dict:
     """Share of windows the device's gate passes to the emotion model, and of those the
     energy gate alone would pass."""
     kept = energy = total = 0
     for (_, voiced), probs in zip(prepared, window_outputs(predict, prepared)):
-        _, k = gate(probs, voiced, n_classes, no_speech_threshold)
+        _, k = gate(probs, voiced, n_classes, no_speech_threshold, hangover)
         kept, energy, total = kept + int(k.sum()), energy + int(voiced.sum()), total + len(voiced)
     return {"windows": total, "passed": kept / max(total, 1), "energy_gate_passed": energy / max(total, 1)}
 
@@ -290,10 +290,11 @@ def predictions(probs: list[np.ndarray | None], allowed: list[int] | None = None
 
 
 def evaluate(predict, clips: list[Clip], signals, p, vad, labels,
-             no_speech_threshold: float = NO_SPEECH_THRESHOLD) -> dict:
+             no_speech_threshold: float = NO_SPEECH_THRESHOLD, hangover: int = 0) -> dict:
     """Metrics per corpus, each scored over its own labels."""
     prepared = clip_windows(signals, p, vad)
-    return score_clips(clip_probs(predict, prepared, len(labels), no_speech_threshold), clips, labels)
+    return score_clips(clip_probs(predict, prepared, len(labels), no_speech_threshold, hangover),
+                       clips, labels)
 
 
 def score_clips(probs: list[np.ndarray | None], clips: list[Clip], labels) -> dict:

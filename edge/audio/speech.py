@@ -56,18 +56,49 @@ def prepare_clip(
     return F.normalise(raw, p), voiced
 
 
+@dataclass
+class Hangover:
+    """The no-speech decision's hangover over a stream of windows: after a voiced window
+    the no-speech output refused, the next ``windows`` voiced windows are refused too (a
+    song's voice-like moments pass the output a window or two at a time, inside long
+    stretches it refuses; a talker's windows pass in runs).  A window the energy gate calls
+    unvoiced ends it, so a pause in speech does.  0 windows: no hangover."""
+
+    windows: int = 0
+    left: int = 0
+
+    def step(self, voiced: bool, refused: bool) -> bool:
+        """Whether this window is kept."""
+        if not voiced:
+            self.left = 0
+            return False
+        if refused:
+            self.left = self.windows
+            return False
+        if self.left:
+            self.left -= 1
+            return False
+        return True
+
+
 def gate(window_probs: np.ndarray, voiced: np.ndarray, n_labels: int,
-         no_speech_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+         no_speech_threshold: float, hangover: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(emotion probabilities, kept) per window.  A model with one output more than its
     ``n_labels`` emotions has a 'no speech' output (music, noise, nobody talking): a
     window is kept when the energy gate calls it voiced and that output is below
-    ``no_speech_threshold``; the emotions are renormalised without it."""
+    ``no_speech_threshold`` (with ``hangover``: and the windows are one clip's, in order,
+    through :class:`Hangover`); the emotions are renormalised without it."""
     window_probs = np.asarray(window_probs, np.float32)
+    voiced = np.asarray(voiced, bool)
     if window_probs.shape[-1] == n_labels:
-        return window_probs, np.asarray(voiced, bool)
+        return window_probs, voiced
     emo = window_probs[..., :n_labels]
     emo = emo / np.maximum(emo.sum(axis=-1, keepdims=True), 1e-12)
-    return emo, np.asarray(voiced, bool) & (window_probs[..., n_labels] < no_speech_threshold)
+    kept = voiced & (window_probs[..., n_labels] < no_speech_threshold)
+    if hangover:
+        h = Hangover(int(hangover))
+        kept = np.array([h.step(bool(v), not k) for v, k in zip(voiced, kept)], bool)
+    return emo, kept
 
 
 def aggregate(window_probs: np.ndarray, voiced: np.ndarray) -> np.ndarray | None:
@@ -110,6 +141,7 @@ class SpeechRecogniser:
         self.params = check_feature_params(model, sample_rate)
         self.vad = vad or VadParams()
         self.labels = model.manifest.labels
+        self.stream = Hangover(self.no_speech_hangover)  # classify_window's, window to window
 
     def result(self, probs: np.ndarray | None, windows: int, voiced: int,
                **window: object) -> SpeechResult:
@@ -133,8 +165,18 @@ class SpeechRecogniser:
             return self.vad.no_speech_threshold
         return float(self.model.manifest.gate.get("threshold", NO_SPEECH_THRESHOLD))
 
+    @property
+    def no_speech_hangover(self) -> int:
+        """Windows refused after one the no-speech output refused (manifest gate.hangover)."""
+        return int(self.model.manifest.gate.get("hangover", 0))
+
     def gate(self, probs: np.ndarray, voiced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return gate(probs, voiced, len(self.labels), self.no_speech_threshold)
+        """One clip's windows, in order, through the gate."""
+        return gate(probs, voiced, len(self.labels), self.no_speech_threshold, self.no_speech_hangover)
+
+    def reset_stream(self) -> None:
+        """The stream of :meth:`classify_window` restarts (a paused microphone)."""
+        self.stream = Hangover(self.no_speech_hangover)
 
     def _outputs(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(the model's outputs for every window, voiced): only the windows the energy gate
@@ -165,14 +207,18 @@ class SpeechRecogniser:
         return self.result(aggregate(emo, kept), int(len(kept)), int(kept.sum()))
 
     def classify_window(self, feats_window: np.ndarray) -> SpeechResult:
-        """One raw MFCC window (window_frames, numcep), e.g. from the streaming path."""
+        """One raw MFCC window (window_frames, numcep) of a stream: successive calls are
+        successive windows (the gate's hangover carries over; :meth:`reset_stream` starts
+        another stream)."""
         p = self.params
         levels = F.frame_levels_db(feats_window, p)
         level = float(np.median(levels)) if levels.size else None
         if not is_voiced(levels, self.vad):
+            self.stream.step(False, True)
             return self.result(None, 1, 0, heard=QUIET, level_db=level)
-        emo, kept = self.gate(self.model.predict(F.normalise(feats_window[None], p)), np.ones(1, bool))
-        if not kept[0]:  # music or noise, nobody talking
+        emo, kept = gate(self.model.predict(F.normalise(feats_window[None], p)), np.ones(1, bool),
+                         len(self.labels), self.no_speech_threshold)
+        if not self.stream.step(True, not kept[0]):  # music or noise, nobody talking
             return self.result(None, 1, 0, heard=SOUND, level_db=level)
         return self.result(emo[0], 1, 1, heard=SPEECH, level_db=level)
 

@@ -138,7 +138,11 @@ class SpeechWorker(RecogniserWorker):
         self.on_music = on_music or (lambda heard: None)
 
     def while_paused(self) -> None:
-        """A paused microphone hears nothing: music heard before the pause is forgotten."""
+        """A paused microphone hears nothing: music heard before the pause is forgotten,
+        and the gate's stream starts again (its hangover ends)."""
+        reset = getattr(self.rec, "reset_stream", None)
+        if reset is not None:
+            reset()
         if self.music is not None and self.music.on:
             self.music.reset()
             self.on_music(False)

@@ -1,0 +1,77 @@
+"""The no-speech gate's hangover (edge.audio.speech.Hangover): after a window the no-speech
+output refused, the next voiced windows are refused too; a pause ends it; a clip and a
+stream of the same windows are gated alike."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import DATA, ROOT, needs_data, ravdess_clip
+
+from edge.audio import features as F
+from edge.audio.sources import decode_excerpt, load_audio
+from edge.audio.speech import SPEECH, Hangover, gate, speech_recogniser
+from edge.manifest import manifest_path
+
+SHIPPED = ROOT / "models_tflite" / "speech_emotion.tflite"
+
+
+def probs(no_speech: list[float]) -> np.ndarray:
+    ns = np.asarray(no_speech, np.float32)[:, None]
+    return np.concatenate([(1 - ns) / 2, (1 - ns) / 2, ns], axis=1)
+
+
+def test_the_windows_after_a_refused_one_are_refused_and_a_pause_ends_it():
+    p = probs([0.1, 0.9, 0.1, 0.1, 0.1, 0.1])
+    voiced = np.ones(6, bool)
+    assert gate(p, voiced, 2, 0.5)[1].tolist() == [True, False, True, True, True, True]
+    assert gate(p, voiced, 2, 0.5, hangover=2)[1].tolist() == [True, False, False, False, True, True]
+    # an unvoiced window (a pause) ends the hangover: the next voiced window is heard
+    paused = np.array([True, True, False, True, True, True])
+    assert gate(p, paused, 2, 0.5, hangover=2)[1].tolist() == [True, False, False, True, True, True]
+    # a refusal inside the hangover starts it again
+    again = probs([0.9, 0.1, 0.9, 0.1, 0.1, 0.1])
+    assert gate(again, voiced, 2, 0.5, hangover=2)[1].tolist() == [False, False, False, False, False, True]
+
+
+def test_a_hangover_object_steps_as_the_gate_does():
+    h = Hangover(1)
+    assert [h.step(v, r) for v, r in [(True, False), (True, True), (True, False), (True, False),
+                                        (False, True), (True, False)]] == [True, False, False, True,
+                                                                           False, True]
+
+
+@pytest.fixture
+def hangover_model(tmp_path):
+    dst = tmp_path / "speech.tflite"
+    shutil.copy(SHIPPED, dst)
+    data = json.loads(manifest_path(SHIPPED).read_text())
+    data["gate"] = {**data["gate"], "hangover": 2}
+    manifest_path(dst).write_text(json.dumps(data))
+    return dst
+
+
+@needs_data
+def test_a_stream_of_windows_is_gated_as_the_clip_of_them_is(hangover_model):
+    """A real song, then a real voice: classify_window over the clip's windows, one after
+    another, keeps exactly the windows the clip path keeps."""
+    rec = speech_recogniser(hangover_model)
+    assert rec.no_speech_hangover == 2
+    p = rec.params
+    first_song = sorted((DATA / "music" / "4q" / "Q1").glob("*.opus"))[0]
+    song = decode_excerpt(first_song, p.sample_rate, 12.0, 5.0)[0]
+    voice = load_audio(ravdess_clip(19, "05"), p.sample_rate)
+    voice = voice[0] if isinstance(voice, tuple) else voice
+    signal = np.concatenate([0.3 * song, voice]).astype(np.float32)
+    _, kept, voiced = rec.clip_windows(signal)
+    raw = F.windows(F.mfcc(signal, p), p)
+    streamed = [rec.classify_window(w).heard == SPEECH for w in raw]
+    assert streamed == kept.tolist()
+    # the hangover did something here: the same windows without it keep more
+    _, plain, _ = speech_recogniser(SHIPPED).clip_windows(signal)
+    assert plain.sum() > kept.sum() and not (kept & ~plain).any()
+    rec.reset_stream()
+    assert rec.stream.left == 0
