@@ -228,8 +228,8 @@ def main(argv: list[str] | None = None) -> int:
                     ["test"] if c.label]
             scored = evaluate(model.predict, test, load_signals(test, p.sample_rate), p, VadParams(),
                               list(model.manifest.labels), threshold, hangover)
-            data["metrics"]["test_int8"] = {k: {m: v[m] for m in ("n", "accuracy", "uar", "macro_f1", "no_guess")}
-                                            for k, v in scored.items()}
+            keys = ("n", "accuracy", "uar", "macro_f1", "no_guess")
+            data["metrics"]["test_int8"] = {k: {m: v[m] for m in keys} for k, v in scored.items()}
         data["metrics"][f"room_{args.split}_int8"] = res
         if args.split == "test" and "parity" in data["metrics"]:
             data["metrics"]["target"] = target_check(data["metrics"]["test_int8"],
