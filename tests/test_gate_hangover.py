@@ -75,3 +75,15 @@ def test_a_stream_of_windows_is_gated_as_the_clip_of_them_is(hangover_model):
     assert plain.sum() > kept.sum() and not (kept & ~plain).any()
     rec.reset_stream()
     assert rec.stream.left == 0
+
+
+def test_room_eval_records_a_new_gate_only_with_the_test_figures(hangover_model, capsys):
+    from training.room_eval import main
+
+    before = manifest_path(hangover_model).read_text()
+    assert main(["--model", str(hangover_model), "--split", "val", "--hangover", "0",
+                 "--write-manifest"]) == 2
+    assert "a new gate is recorded with the test figures (--split test) only" in capsys.readouterr().err
+    assert manifest_path(hangover_model).read_text() == before
+    assert main(["--model", str(hangover_model), "--hangover", "21"]) == 2
+    assert "--hangover: expected 0..20 windows, got 21" in capsys.readouterr().err
