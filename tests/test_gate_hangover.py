@@ -44,35 +44,48 @@ def test_a_hangover_object_steps_as_the_gate_does():
                                                                            False, True]
 
 
-@pytest.fixture
-def hangover_model(tmp_path):
-    dst = tmp_path / "speech.tflite"
+def with_hangover(folder, windows: int):
+    """The shipped speech model, its gate's hangover set to ``windows`` (0: none)."""
+    folder.mkdir(exist_ok=True)
+    dst = folder / "speech.tflite"
     shutil.copy(SHIPPED, dst)
     data = json.loads(manifest_path(SHIPPED).read_text())
-    data["gate"] = {**data["gate"], "hangover": 2}
+    gate = {k: v for k, v in data["gate"].items() if k != "hangover"}
+    data["gate"] = {**gate, **({"hangover": windows} if windows else {})}
     manifest_path(dst).write_text(json.dumps(data))
     return dst
 
 
+@pytest.fixture
+def hangover_model(tmp_path):
+    return with_hangover(tmp_path / "two", 2)
+
+
 @needs_data
-def test_a_stream_of_windows_is_gated_as_the_clip_of_them_is(hangover_model):
-    """A real song, then a real voice: classify_window over the clip's windows, one after
-    another, keeps exactly the windows the clip path keeps."""
-    rec = speech_recogniser(hangover_model)
-    assert rec.no_speech_hangover == 2
+def test_a_stream_of_windows_is_gated_as_the_clip_of_them_is(hangover_model, tmp_path):
+    """Real songs, each followed by a real voice: classify_window over a clip's windows, one
+    after another, keeps exactly the windows the clip path keeps; on some of them the
+    hangover refuses windows the plain gate passes."""
+    rec, plain_rec = speech_recogniser(hangover_model), speech_recogniser(with_hangover(tmp_path / "none", 0))
+    assert rec.no_speech_hangover == 2 and plain_rec.no_speech_hangover == 0
     p = rec.params
-    first_song = sorted((DATA / "music" / "4q" / "Q1").glob("*.opus"))[0]
-    song = decode_excerpt(first_song, p.sample_rate, 12.0, 5.0)[0]
     voice = load_audio(ravdess_clip(19, "05"), p.sample_rate)
     voice = voice[0] if isinstance(voice, tuple) else voice
-    signal = np.concatenate([0.3 * song, voice]).astype(np.float32)
-    _, kept, voiced = rec.clip_windows(signal)
-    raw = F.windows(F.mfcc(signal, p), p)
-    streamed = [rec.classify_window(w).heard == SPEECH for w in raw]
-    assert streamed == kept.tolist()
-    # the hangover did something here: the same windows without it keep more
-    _, plain, _ = speech_recogniser(SHIPPED).clip_windows(signal)
-    assert plain.sum() > kept.sum() and not (kept & ~plain).any()
+    songs = [f for q in ("Q1", "Q2") for f in sorted((DATA / "music" / "4q" / q).glob("*.opus"))]
+    differed = 0
+    for song_path in songs[:12]:
+        song = decode_excerpt(song_path, p.sample_rate, 12.0, 5.0)[0]
+        signal = np.concatenate([0.3 * song, voice]).astype(np.float32)
+        _, kept, _ = rec.clip_windows(signal)
+        rec.reset_stream()
+        streamed = [rec.classify_window(w).heard == SPEECH for w in F.windows(F.mfcc(signal, p), p)]
+        assert streamed == kept.tolist(), song_path.name
+        _, plain, _ = plain_rec.clip_windows(signal)
+        assert not (kept & ~plain).any()  # the hangover only ever refuses more
+        differed += int(plain.sum() > kept.sum())
+        if differed >= 2:
+            break
+    assert differed >= 2, "the hangover changed nothing on the songs tried"
     rec.reset_stream()
     assert rec.stream.left == 0
 
