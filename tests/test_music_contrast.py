@@ -48,3 +48,17 @@ def test_loudness_range_is_the_levels_spread():
     loud, quiet = 0.2 * rng.standard_normal(5 * SR), 0.02 * rng.standard_normal(5 * SR)
     v = names_of(M.clip_vector(np.concatenate([loud, quiet]), ON), ON)
     assert v["loudness_range_db"] == pytest.approx(20.0, abs=1.0)
+
+
+def test_a_manifest_written_before_the_group_reads_as_without_it():
+    """The shipped music manifest predates ``contrast``: read as off, not refused."""
+    from conftest import ROOT
+
+    from edge.manifest import load_manifest, manifest_path
+
+    m = load_manifest(manifest_path(ROOT / "models_tflite" / "music_emotion.tflite"))
+    assert "contrast" not in m.features
+    assert M.MusicFeatureParams.from_dict(m.features) == M.MusicFeatureParams.from_dict(
+        {**m.features, "contrast": False})
+    with pytest.raises(ValueError, match="unknown key"):
+        M.MusicFeatureParams.from_dict({**m.features, "contrasts": True})

@@ -84,9 +84,12 @@ class MusicFeatureParams:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "music feature parameters") -> MusicFeatureParams:
-        return strict_from_dict(cls, data, where)
+        return strict_from_dict(cls, {**ADDED_LATER, **data}, where)
 
 
+# MusicFeatureParams keys added after a model had shipped: manifests and runs written before
+# are read with the value that reproduces what those models did.
+ADDED_LATER = {"contrast": False}
 SPECTRAL = ("centroid", "rolloff", "flatness", "level_db", "flux")
 BAND_EDGES_HZ = (0.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 8000.0)  # the contrast's octave bands
 N_BANDS = len(BAND_EDGES_HZ) - 1
