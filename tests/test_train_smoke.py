@@ -483,3 +483,22 @@ def test_separable_tcn_has_fewer_weights_per_width_and_converts_to_int8(tmp_path
     res = run_cli("predict", "--json", "--speech-model", str(out), str(ravdess_clip(19, "03")))
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["modality"] == "speech"
+
+
+def test_room_seeds_rebuilds_a_runs_last_epoch_with_its_speaker_head(tmp_path):
+    """training.room_seeds scores a run's last epoch: with one epoch it is the run's best."""
+    import keras
+
+    from training.room_seeds import last_epoch_model
+    from training.speech import main as train_main
+
+    run = tmp_path / "run"
+    assert train_main(["--data", str(DATA), "--out", str(run), "--epochs", "1", "--max-clips", "8",
+                       "--versions", "1", "--per-clip", "1", "--arch", "tcn-sep",
+                       "--speaker-adversary", "0.3", "--widths", "8", "16", "16", "16", "--threads", "2",
+                       "--pitch"]) == 0
+    model, p, labels = last_epoch_model(run)
+    best = keras.models.load_model(run / "best.keras", compile=False)
+    x = np.random.default_rng(0).standard_normal((3, p.window_frames, p.n_features)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0), best.predict(x, verbose=0), atol=1e-5)
+    assert labels == json.loads((run / "train_meta.json").read_text())["labels"]

@@ -545,6 +545,24 @@ def make_banks(train_sig, fit_clips, outputs, allowed, spk_all, music_train, p, 
     return banks
 
 
+def run_clips(args: argparse.Namespace) -> tuple[dict[str, list[Clip]], list[Clip], list[Clip]]:
+    """(the splits, the clips trained on, the validation clips) of a run's options."""
+    clips = load_corpora(Path(args.data), args.corpora)
+    val_actors = check_val_actors(args.val_actors) if args.val_actors else RAVDESS_VAL
+    splits = by_split(clips, val_actors)
+    if args.train_actors:
+        try:
+            splits["train"] = first_ravdess_actors(splits["train"], args.train_actors)
+        except ValueError as e:
+            raise SystemExit(f"training.speech: --train-actors: {e}") from None
+    if args.max_clips:
+        for k in splits:
+            splits[k] = splits[k][:: max(1, len(splits[k]) // args.max_clips)][: args.max_clips]
+    fit_clips = [c for c in splits["train"] + (splits["val"] if args.final else []) if c.label]
+    val_clips = [c for c in splits["val"] if c.label and not args.final]
+    return splits, fit_clips, val_clips
+
+
 def train(args: argparse.Namespace) -> Path:
     import keras
 
@@ -562,22 +580,11 @@ def train(args: argparse.Namespace) -> Path:
                         pitch=args.pitch, noise_suppression=args.noise_suppression)
     vad = VadParams()
     labels = list(VOCABULARY)
-    clips = load_corpora(Path(args.data), args.corpora)
+    splits, fit_clips, val_clips = run_clips(args)
     val_actors = check_val_actors(args.val_actors) if args.val_actors else RAVDESS_VAL
-    splits = by_split(clips, val_actors)
-    if args.train_actors:
-        try:
-            splits["train"] = first_ravdess_actors(splits["train"], args.train_actors)
-        except ValueError as e:
-            raise SystemExit(f"training.speech: --train-actors: {e}") from None
-    if args.max_clips:
-        for k in splits:
-            splits[k] = splits[k][:: max(1, len(splits[k]) // args.max_clips)][: args.max_clips]
     log.info("clips: %s", {k: len(v) for k, v in splits.items()})
 
     t0 = time.time()
-    fit_clips = [c for c in splits["train"] + (splits["val"] if args.final else []) if c.label]
-    val_clips = [c for c in splits["val"] if c.label and not args.final]
     outputs = labels + ([NO_SPEECH] if args.no_speech else [])
     val_sig = load_signals(val_clips, p.sample_rate)
     music_val: list[np.ndarray] = []
