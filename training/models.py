@@ -146,3 +146,10 @@ def with_speaker_adversary(model, n_speakers: int, feature_layer: str = "pool_ca
     h = layers.Dense(hidden, activation="relu", name="spk_hidden")(h)
     spk = layers.Dense(n_speakers, activation="softmax", name="speaker")(h)
     return keras.Model(model.input, [model.output, spk], name=f"{model.name}_adv"), reversal
+
+
+def speech_model(arch: str, frames: int, ceps: int, n_classes: int, widths):
+    """The speech network ``--arch`` names (training.speech), ``widths`` its layers."""
+    build = {"tcn": speech_tcn, "tcn-sep": lambda *a, **k: speech_tcn(*a, separable=True, **k),
+             "cnn2d": speech_cnn}[arch]
+    return build(frames, ceps, n_classes, widths=tuple(widths))

@@ -155,7 +155,7 @@ def _gate_rates(heard: dict, n: int, t: float, hangover: int = 0) -> dict:
     return out
 
 
-def update_report(folder, scored: dict, room: dict, hangover: int) -> None:
+def update_report(folder, scored: dict, room: dict, model: str, hangover: int) -> None:
     """The model's report (``convert.speech --report``) with the test figures of a new gate:
     the int8 test tables and the test room section replaced, the command extended."""
     import json
@@ -165,11 +165,9 @@ def update_report(folder, scored: dict, room: dict, hangover: int) -> None:
     path = folder / "report.json"
     report = json.loads(path.read_text())
     report["test"] = scored
-    report["room"] = {(f"test (seed {TEST_SEED})" if k.startswith("test") else k): v
-                      for k, v in report.get("room", {}).items()}
-    report["room"][f"test (seed {TEST_SEED})"] = room
-    report["command"] += (f" && python -m training.room_eval --model models_tflite/speech_emotion.tflite "
-                          f"--split test --hangover {hangover} --write-manifest --report {folder}")
+    report.setdefault("room", {})[f"test (seed {TEST_SEED})"] = room
+    report["command"] += (f" && python -m training.room_eval --model {model} --split test "
+                          f"--hangover {hangover} --write-manifest --report {folder}")
     write_report(folder, report)
 
 
@@ -213,11 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     clips = by_split(load_corpora(Path(args.data), ["ravdess"]))[args.split]
     music = [c for c in read_4q(Path(args.data) / "music" / "4q") if fourq_split(c.artist) == args.split]
     seed = VAL_SEED if args.split == "val" else TEST_SEED
-    hangover = int(model.manifest.gate.get("hangover", 0)) if args.hangover is None else args.hangover
+    recorded = int(model.manifest.gate.get("hangover", 0))
+    hangover = recorded if args.hangover is None else args.hangover
     if not 0 <= hangover <= 20:
         print(f"training.room_eval: --hangover: expected 0..20 windows, got {hangover}", file=sys.stderr)
         return 2
-    recorded = int(model.manifest.gate.get("hangover", 0))
     if args.write_manifest and model.manifest.gate and hangover != recorded and args.split != "test":
         print(f"training.room_eval: --write-manifest --hangover {hangover}: the manifest's gate has "
               f"hangover {recorded}; a new gate is recorded with the test figures (--split test) only",
@@ -235,14 +233,14 @@ def main(argv: list[str] | None = None) -> int:
                        threshold, hangover)
     print(json.dumps({"model": args.model, "split": args.split, **res}, indent=1))
     if args.write_manifest:
-        from convert.speech import target_check
+        from convert.speech import manifest_test, target_check
         from edge.manifest import manifest_path
         from training.speech import evaluate
 
         path = manifest_path(Path(args.model))
         data = json.loads(path.read_text())
         gate = data.get("gate") or {}
-        if gate and hangover != int(gate.get("hangover", 0)):
+        if gate and hangover != recorded:
             # the device's gate changes: record it, and the clean test figures scored through it
             data["gate"] = {**{k: v for k, v in gate.items() if k != "hangover"},
                             **({"hangover": hangover} if hangover else {})}
@@ -250,10 +248,9 @@ def main(argv: list[str] | None = None) -> int:
                     ["test"] if c.label]
             scored = evaluate(model.predict, test, load_signals(test, p.sample_rate), p, VadParams(),
                               list(model.manifest.labels), threshold, hangover)
-            keys = ("n", "accuracy", "uar", "macro_f1", "no_guess")
-            data["metrics"]["test_int8"] = {k: {m: v[m] for m in keys} for k, v in scored.items()}
+            data["metrics"]["test_int8"] = manifest_test(scored)
             if args.report:
-                update_report(Path(args.report), scored, res, hangover)
+                update_report(Path(args.report), scored, res, args.model, hangover)
         data["metrics"][f"room_{args.split}_int8"] = res
         if args.split == "test" and "parity" in data["metrics"]:
             data["metrics"]["target"] = target_check(data["metrics"]["test_int8"],

@@ -28,9 +28,7 @@ def last_epoch_model(run: Path):
     meta = json.loads((run / "train_meta.json").read_text())
     a = meta["args"]
     p = F.FeatureParams.from_dict(meta["features"])
-    build = {"tcn": models.speech_tcn, "tcn-sep": lambda *x, **k: models.speech_tcn(*x, separable=True, **k),
-             "cnn2d": models.speech_cnn}[a["arch"]]
-    model = build(p.window_frames, p.n_features, len(meta["outputs"]), widths=tuple(a["widths"]))
+    model = models.speech_model(a["arch"], p.window_frames, p.n_features, len(meta["outputs"]), a["widths"])
     model.build((None, p.window_frames, p.n_features))
     trainer = model
     if a.get("speaker_adversary", 0) > 0:

@@ -19,7 +19,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -545,8 +544,10 @@ def make_banks(train_sig, fit_clips, outputs, allowed, spk_all, music_train, p, 
     return banks
 
 
-def run_clips(args: argparse.Namespace) -> tuple[dict[str, list[Clip]], list[Clip], list[Clip]]:
-    """(the splits, the clips trained on, the validation clips) of a run's options."""
+def run_clips(args: argparse.Namespace
+              ) -> tuple[dict[str, list[Clip]], list[Clip], list[Clip], list[int]]:
+    """(the splits, the clips trained on, the validation clips, the RAVDESS validation
+    actors) of a run's options."""
     clips = load_corpora(Path(args.data), args.corpora)
     val_actors = check_val_actors(args.val_actors) if args.val_actors else RAVDESS_VAL
     splits = by_split(clips, val_actors)
@@ -560,7 +561,7 @@ def run_clips(args: argparse.Namespace) -> tuple[dict[str, list[Clip]], list[Cli
             splits[k] = splits[k][:: max(1, len(splits[k]) // args.max_clips)][: args.max_clips]
     fit_clips = [c for c in splits["train"] + (splits["val"] if args.final else []) if c.label]
     val_clips = [c for c in splits["val"] if c.label and not args.final]
-    return splits, fit_clips, val_clips
+    return splits, fit_clips, val_clips, val_actors
 
 
 def train(args: argparse.Namespace) -> Path:
@@ -580,8 +581,7 @@ def train(args: argparse.Namespace) -> Path:
                         pitch=args.pitch, noise_suppression=args.noise_suppression)
     vad = VadParams()
     labels = list(VOCABULARY)
-    splits, fit_clips, val_clips = run_clips(args)
-    val_actors = check_val_actors(args.val_actors) if args.val_actors else RAVDESS_VAL
+    splits, fit_clips, val_clips, val_actors = run_clips(args)
     log.info("clips: %s", {k: len(v) for k, v in splits.items()})
 
     t0 = time.time()
@@ -631,9 +631,7 @@ def train(args: argparse.Namespace) -> Path:
     draws = draws_per_clip(banks, args.per_clip, args.corpus_windows)
     val_sets = validation_sets(val_clips, val_sig, music_val, p, vad, args)
 
-    build = {"tcn": models.speech_tcn, "tcn-sep": partial(models.speech_tcn, separable=True),
-             "cnn2d": models.speech_cnn}[args.arch]
-    model = build(p.window_frames, p.n_features, len(outputs), widths=tuple(args.widths))
+    model = models.speech_model(args.arch, p.window_frames, p.n_features, len(outputs), args.widths)
     sched = keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * max(1, sum(draws) // args.batch))
     trainer, reversal, loss, weights = model, None, [masked_crossentropy], [1.0]
     if args.speaker_adversary > 0:
