@@ -119,9 +119,28 @@ def validation_check(float_predict, int8_predict, clips, signals, p, vad, labels
     val_f = evaluate(float_predict, clips, signals, p, vad, labels, t, h)
     out = parity(float_predict, int8_predict, clip_windows(signals, p, vad), labels, clips, t, h)
     out["accuracy_delta_float_minus_int8"] = {k: val_f[k]["accuracy"] - val_q[k]["accuracy"] for k in val_q}
+    out.update(clip_parity(val_f, val_q))
     out["val_int8"] = {k: {m: v[m] for m in ("n", "accuracy", "uar")} for k, v in val_q.items()}
     out["model_bytes"] = model_bytes
     return {"val_parity": out}
+
+
+def clip_parity(float_metrics: dict, int8_metrics: dict, pooled_bar: float = 0.01) -> dict:
+    """The parity bar in clips (experiments.md, session 18): over the pooled clips of every
+    corpus the int8 model is at most ``pooled_bar`` less accurate than the float one, and on
+    no corpus does it get more than max(1, floor(pooled_bar * n)) fewer of its n clips right.
+    Counts are from each corpus's ``n`` and ``accuracy`` (evaluate's per-corpus metrics)."""
+    def correct(m):
+        return int(round(m["accuracy"] * m["n"]))
+
+    lost = {k: correct(float_metrics[k]) - correct(q) for k, q in int8_metrics.items()}
+    allowed = {k: max(1, int(np.floor(pooled_bar * q["n"] + 1e-9))) for k, q in int8_metrics.items()}
+    n = sum(q["n"] for q in int8_metrics.values())
+    pooled = sum(lost.values()) / n if n else 0.0
+    return {"clips_lost_float_minus_int8": lost, "clips_lost_allowed": allowed,
+            "pooled_accuracy_delta_float_minus_int8": pooled,
+            "clip_parity_met": bool(n and pooled <= pooled_bar + 1e-12
+                                    and all(lost[k] <= allowed[k] for k in lost))}
 
 
 def convert(args: argparse.Namespace) -> dict:
