@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import DATA, needs_data, needs_tf, ravdess_clip, run_cli
+from conftest import DATA, ROOT, needs_data, needs_tf, ravdess_clip, run_cli
 
 from edge.manifest import load_manifest, manifest_path
 
@@ -409,12 +409,23 @@ def test_leave_one_corpus_out_reuses_the_banks_and_scores_the_left_out_corpus(tm
     model.parent.mkdir()
     shutil.copy(SHIPPED_SPEECH, model)
     shutil.copy(manifest_path(SHIPPED_SPEECH), manifest_path(model))
+    report = tmp_path / "report"
+    report.mkdir()
+    shutil.copy(ROOT / "docs" / "models" / "speech" / "report.json", report / "report.json")
     assert loco_main(["--run", str(loco), "--data", str(DATA), "--max-clips", "20",
-                      "--write-manifest", str(model)]) == 0
+                      "--report", str(report)]) == 2
+    assert "only with --write-manifest" in capsys.readouterr().err
+    assert loco_main(["--run", str(loco), "--data", str(DATA), "--max-clips", "20",
+                      "--write-manifest", str(model), "--report", str(report)]) == 0
     capsys.readouterr()
     m = load_manifest(manifest_path(model))
     assert m.metrics["leave_one_corpus_out"] == res
     assert m.metrics["target"]["leave_one_corpus_out_met"] is False
+    # the report gets the section and the command that wrote it
+    assert json.loads((report / "report.json").read_text())["loco"] == res
+    md = (report / "report.md").read_text()
+    assert [r for r in md.splitlines() if r.startswith("| emodb |") and f"{emodb['uar_4class']:.3f}" in r]
+    assert f"training.loco --run {loco}" in md
 
     # refused by name: banks without the asked corpus, a --final run's banks without
     # --final, a corpus it trained on

@@ -99,7 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write-manifest", default="", metavar="MODEL",
                     help="record the figures in MODEL's manifest (metrics.leave_one_corpus_out "
                          "and metrics.target): the recipe's runs scored after its conversion")
+    ap.add_argument("--report", default="", metavar="FOLDER",
+                    help="with --write-manifest: the model's report folder (convert.speech --report) "
+                         "gets the leave-one-corpus-out section")
     args = ap.parse_args(argv)
+    if args.report and not args.write_manifest:
+        print("training.loco: --report: only with --write-manifest MODEL", file=sys.stderr)
+        return 2
     try:
         res = summarise([score_run(Path(r), Path(args.data), max_clips=args.max_clips)
                          for r in args.run])
@@ -117,7 +123,20 @@ def main(argv: list[str] | None = None) -> int:
         m["leave_one_corpus_out"] = res
         m["target"] = target_check(m["test_int8"], m["parity"], m.get("room_test_int8"), res)
         path.write_text(json.dumps(data, indent=2) + "\n")
+        if args.report:
+            update_report(Path(args.report), res, args)
     return 0
+
+
+def update_report(folder: Path, res: dict, args: argparse.Namespace) -> None:
+    """The model's report with the leave-one-corpus-out section, the command extended."""
+    from training.report import write_report
+
+    report = json.loads((folder / "report.json").read_text())
+    report["loco"] = res
+    report["command"] += (f" && python -m training.loco --run {' '.join(args.run)} "
+                          f"--write-manifest {args.write_manifest} --report {args.report}")
+    write_report(folder, report)
 
 
 if __name__ == "__main__":
