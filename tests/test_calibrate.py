@@ -157,6 +157,10 @@ def test_no_microphone_and_bad_rate_fail_with_advice(tmp_path):
     assert res.returncode == 1 and "44100 Hz, expected 16000 Hz" in res.stdout
 
 
+def default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @needs_data
 def test_interrupt_leaves_previous_calibration_intact(tmp_path):
     """Ctrl-C or SIGTERM while a step waits for the person (after the noise step has run)."""
@@ -165,11 +169,19 @@ def test_interrupt_leaves_previous_calibration_intact(tmp_path):
     before = (state / C.FILE_NAME).read_bytes()
     noise = tmp_path / "noise.wav"
     sf.write(noise, room_noise(6, seed=5), SR)
+    # A suite started as a background job (`cmd &`, nohup, some CI runners) has SIGINT
+    # ignored, and a child inherits that: Ctrl-C would not be what the calibration gets. The
+    # child is given SIGINT's default, as a terminal's foreground job has it, and the test
+    # starts it under that hostile inheritance on purpose.
     for sig in (signal.SIGTERM, signal.SIGINT):
         cmd = [sys.executable, "-m", "edge.cli", "calibrate", "--state-dir", str(state),
                "--noise-file", str(noise), "--speech-file", str(ravdess_clip(22))]
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+        finally:
+            signal.signal(signal.SIGINT, previous)
         proc.stdin.write("\n")  # go: room noise
         proc.stdin.flush()
         deadline = time.time() + 30
