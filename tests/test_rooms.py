@@ -142,3 +142,27 @@ def test_bad_corpus_files_are_named(tmp_path):
     (tmp_path / "nemo" / "bored" / "KD0_boredom_1.opus").write_bytes(b"x")
     with pytest.raises(DatasetError, match="unknown nEMO label folder 'bored'"):
         read_nemo(tmp_path / "nemo")
+
+
+@pytest.mark.train
+def test_a_new_gates_test_figures_amend_the_models_report(tmp_path):
+    """room_eval --report: the int8 test tables and the test room section replaced, the other
+    sections kept, the command extended (training.report.amend_report, shared with loco)."""
+    import json
+    import shutil
+
+    from tests.conftest import ROOT
+    from training.room_eval import TEST_SEED, update_report
+
+    shutil.copy(ROOT / "docs" / "models" / "speech" / "report.json", tmp_path / "report.json")
+    before = json.loads((tmp_path / "report.json").read_text())
+    scored = {k: dict(v, uar=0.123) for k, v in before["test"].items()}
+    update_report(tmp_path, scored, {"room_noise15_uar": 0.456}, "m.tflite", 3)
+    after = json.loads((tmp_path / "report.json").read_text())
+    assert after["test"] == scored
+    assert after["room"][f"test (seed {TEST_SEED})"] == {"room_noise15_uar": 0.456}
+    assert after["command"] == (before["command"] + " && python -m training.room_eval --model m.tflite "
+                                f"--split test --hangover 3 --write-manifest --report {tmp_path}")
+    assert after["loco"] == before["loco"] and after["parity"] == before["parity"]
+    md = (tmp_path / "report.md").read_text()
+    assert "| room_noise15_uar | 0.456 |" in md and "0.123" in md

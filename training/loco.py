@@ -124,19 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         m["target"] = target_check(m["test_int8"], m["parity"], m.get("room_test_int8"), res)
         path.write_text(json.dumps(data, indent=2) + "\n")
         if args.report:
-            update_report(Path(args.report), res, args)
+            from training.report import amend_report
+
+            amend_report(Path(args.report), lambda report: report.update(loco=res),
+                         f"python -m training.loco --run {' '.join(args.run)} "
+                         f"--write-manifest {args.write_manifest} --report {args.report}")
     return 0
-
-
-def update_report(folder: Path, res: dict, args: argparse.Namespace) -> None:
-    """The model's report with the leave-one-corpus-out section, the command extended."""
-    from training.report import write_report
-
-    report = json.loads((folder / "report.json").read_text())
-    report["loco"] = res
-    report["command"] += (f" && python -m training.loco --run {' '.join(args.run)} "
-                          f"--write-manifest {args.write_manifest} --report {args.report}")
-    write_report(folder, report)
 
 
 if __name__ == "__main__":

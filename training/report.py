@@ -78,6 +78,17 @@ def loco_section(loco: dict) -> list[str]:
     return md
 
 
+def amend_report(folder: Path, edit, command: str) -> None:
+    """A model's report (``convert.speech --report``) amended after its conversion: ``edit``
+    changes the report dict in place, ``command`` (what measured the change) is appended to
+    the report's reproduce command, and report.md is written again."""
+    folder = Path(folder)
+    report = json.loads((folder / "report.json").read_text())
+    edit(report)
+    report["command"] += f" && {command}"
+    write_report(folder, report)
+
+
 def write_report(out_dir: Path, report: dict) -> None:
     """report: {'title', 'command', 'test': {set: metrics}, 'float_test', 'parity',
     'baselines', 'history'}"""

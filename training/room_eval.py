@@ -158,17 +158,14 @@ def _gate_rates(heard: dict, n: int, t: float, hangover: int = 0) -> dict:
 def update_report(folder, scored: dict, room: dict, model: str, hangover: int) -> None:
     """The model's report (``convert.speech --report``) with the test figures of a new gate:
     the int8 test tables and the test room section replaced, the command extended."""
-    import json
+    from training.report import amend_report
 
-    from training.report import write_report
+    def edit(report: dict) -> None:
+        report["test"] = scored
+        report.setdefault("room", {})[f"test (seed {TEST_SEED})"] = room
 
-    path = folder / "report.json"
-    report = json.loads(path.read_text())
-    report["test"] = scored
-    report.setdefault("room", {})[f"test (seed {TEST_SEED})"] = room
-    report["command"] += (f" && python -m training.room_eval --model {model} --split test "
-                          f"--hangover {hangover} --write-manifest --report {folder}")
-    write_report(folder, report)
+    amend_report(folder, edit, f"python -m training.room_eval --model {model} --split test "
+                               f"--hangover {hangover} --write-manifest --report {folder}")
 
 
 def _threshold() -> float:

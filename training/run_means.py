@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 CLEAN_PREFIX = "val_uar_"
-ROOM_KEYS = ("val_uar_ravdess_room_noise15", "val_uar_ravdess_room_music10")
 
 
 def run_means(history: list[dict], first: int, last: int) -> dict:
