@@ -176,6 +176,25 @@ def test_bad_files_each_listed_with_reason_exit_0(bad, tmp_path):
     assert text.stdout.count("failed: ") == 5
 
 
+def test_rescan_still_names_the_bad_files_it_skips(bad, tmp_path):
+    """Regression: a second scan of a folder skipped the unchanged bad files and said
+    "failed 0" with no list, as if they had become good; it now names each, with the reason
+    it failed, as failed before."""
+    db = tmp_path / "c.sqlite"
+    assert run_cli("library", "scan", str(bad), "--db", str(db)).returncode == 0
+    res = run_cli("library", "scan", str(bad), "--db", str(db), "--json")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout.splitlines()[-1])["summary"]
+    assert (summary["scanned"], summary["skipped"], summary["failed"]) == (0, 5, 0)
+    why = {Path(f["path"]).name: f["error"] for f in summary["failed_before"]}
+    assert sorted(why) == ["clip.avi", "cut.flac", "empty.mp3", "notes.ogg", "short.wav"]
+    assert "truncated" in why["cut.flac"] and "too short" in why["short.wav"]
+    text = run_cli("library", "scan", str(bad), "--db", str(db))
+    assert text.returncode == 0
+    assert "skipped 5 unchanged (5 of them failed before), failed 0" in text.stdout
+    assert text.stdout.count("failed before, unchanged: ") == 5
+
+
 def test_playlist_m3u_of_scanned_tracks(music, tmp_path):
     db = tmp_path / "c.sqlite"
     assert run_cli("library", "scan", str(music), "--db", str(db)).returncode == 0

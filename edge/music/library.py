@@ -108,12 +108,15 @@ class ScanSummary:
     skipped: int = 0
     ignored: int = 0  # files that are not audio or video (covers, playlists, ...)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    # skipped files that failed in an earlier scan and have not changed since: still bad
+    failed_before: list[tuple[str, str]] = field(default_factory=list)
     interrupted: bool = False
 
     def to_json(self) -> dict:
         return {"scanned": self.scanned, "skipped": self.skipped, "ignored": self.ignored,
                 "failed": len(self.failed),
                 "failures": [{"path": p, "error": e} for p, e in self.failed],
+                "failed_before": [{"path": p, "error": e} for p, e in self.failed_before],
                 "interrupted": self.interrupted}
 
 
@@ -234,10 +237,11 @@ class Library:
             with self.db:
                 self.db.execute("ALTER TABLE library ADD COLUMN estimator TEXT")
 
-    def known(self) -> dict[str, tuple[int, int, str | None]]:
-        """path -> (size, mtime_ns, estimator) of every file scanned before."""
-        return {p: (s, m, e) for p, s, m, e in
-                self.db.execute("SELECT path, size, mtime_ns, estimator FROM library")}
+    def known(self) -> dict[str, tuple[tuple[int, int, str | None], str | None]]:
+        """path -> ((size, mtime_ns, estimator), the error it failed with or None) of every
+        file scanned before."""
+        return {p: ((s, m, e), err if status == "failed" else None) for p, s, m, e, status, err in
+                self.db.execute("SELECT path, size, mtime_ns, estimator, status, error FROM library")}
 
     def store(self, results: list[ScanResult], estimator: str | None = None) -> None:
         """Upsert results (one transaction): failures in ``library`` only, tracks in both.
@@ -303,8 +307,11 @@ def scan(
         if path.suffix.lower() not in SCAN_SUFFIXES:
             summary.ignored += 1
             continue
-        if known.get(str(path)) == (st.st_size, st.st_mtime_ns, estimator):
+        seen, error = known.get(str(path), (None, None))
+        if seen == (st.st_size, st.st_mtime_ns, estimator):
             summary.skipped += 1
+            if error is not None:
+                summary.failed_before.append((str(path), error))
             continue
         todo.append((path, st.st_size, st.st_mtime_ns))
     if not todo:

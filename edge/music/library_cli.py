@@ -88,10 +88,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"summary": s.to_json(), "db": str(db), "tracks": total}))
     else:
-        print(f"scanned {s.scanned}, skipped {s.skipped} unchanged, failed {len(s.failed)}, "
+        before = f" ({len(s.failed_before)} of them failed before)" if s.failed_before else ""
+        print(f"scanned {s.scanned}, skipped {s.skipped} unchanged{before}, failed {len(s.failed)}, "
               f"ignored {s.ignored} non-audio; {total} tracks in {db}")
         for path, why in s.failed:
             print(f"  failed: {path}: {why}")
+        for path, why in s.failed_before:
+            print(f"  failed before, unchanged: {path}: {why}")
     if s.interrupted:
         print("interrupted: what was scanned is kept; run again to go on", file=sys.stderr)
         return 130
