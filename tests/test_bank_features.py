@@ -70,3 +70,26 @@ def test_a_resumed_runs_arousal_banks_of_another_recipe_are_refused(tmp_path):
     with pytest.raises(SystemExit, match=r"banks_arousal\.pkl were made with another augmentation recipe: "
                                          r"versions 2 \(this run 1\)"):
         train_main(common + run + ["--versions", "1", "--banks-from", one])
+
+
+@pytest.mark.train
+@needs_data
+@needs_tf
+def test_a_resume_with_other_options_is_refused_before_the_banks(tmp_path):
+    """Regression: --resume went on from a run's checkpoint whatever options it was given
+    (a long run resumed next session without --vtlp, or with another --lr, trained its
+    last epochs on another recipe, and train_meta.json recorded only the last command). The
+    options are recorded in state.json and compared; where and how fast a run works
+    (--threads, --bank-workers, --banks-from, --data) may change."""
+    from training.speech import main as train_main
+
+    out = tmp_path / "run"
+    common = ["--data", str(DATA), "--epochs", "1", "--max-clips", "8", "--per-clip", "1",
+              "--widths", "8", "8", "8", "8", "--versions", "1", "--out", str(out), "--resume"]
+    assert train_main(common + ["--threads", "2"]) == 0
+    assert json.loads((out / "state.json").read_text())["recipe"]["lr"] == 0.002
+    with pytest.raises(SystemExit, match=r"run/state\.json was started with other options: "
+                                         r"--lr 0\.002 \(this run 0\.001\); --vtlp None "
+                                         r"\(this run \[0\.9, 1\.1\]\)"):
+        train_main(common + ["--threads", "2", "--lr", "1e-3", "--vtlp", "0.9", "1.1"])
+    assert train_main(common + ["--threads", "1", "--banks-from", str(out / "banks.pkl")]) == 0

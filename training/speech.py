@@ -572,6 +572,10 @@ def train(args: argparse.Namespace) -> Path:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    state_file, ckpt = out / "state.json", out / "checkpoint.weights.h5"
+    recipe = run_recipe(args)
+    if args.resume and state_file.exists() and ckpt.exists():
+        check_resume(state_file, recipe)  # before the banks: a wrong flag costs seconds, not minutes
     rng = np.random.default_rng(args.seed)
     keras.utils.set_random_seed(args.seed)
     set_threads(args.threads)
@@ -650,10 +654,10 @@ def train(args: argparse.Namespace) -> Path:
                  args.arousal_weight)
     trainer.compile(optimizer=optimizer(sched, args.weight_decay), loss=loss[0] if len(loss) == 1 else loss,
                     loss_weights=None if len(loss) == 1 or not args.arousal_aux else weights)
-    state_file, ckpt = out / "state.json", out / "checkpoint.weights.h5"
-    state = {"epoch": 0, "best_uar": -1.0, "best_epoch": 0, "history": []}
+    state = {"epoch": 0, "best_uar": -1.0, "best_epoch": 0, "history": [], "recipe": recipe}
     if args.resume and state_file.exists() and ckpt.exists():
         state = json.loads(state_file.read_text())
+        state.setdefault("recipe", recipe)  # a state written before runs recorded their recipe
         model.build((None, p.window_frames, p.n_features))
         trainer.load_weights(str(ckpt))
         rng = np.random.default_rng(args.seed + state["epoch"])
@@ -861,6 +865,33 @@ BANK_RECIPE = ("speed_range", "versions", "rooms", "p_music", "no_speech", "musi
 def bank_recipe(args: argparse.Namespace) -> dict:
     """This run's values of :data:`BANK_RECIPE` (as JSON gives them back)."""
     return json.loads(json.dumps({k: getattr(args, k) for k in BANK_RECIPE}))
+
+
+# Options that say where and how fast a run works, not what it learns: a --resume may change them.
+RUNTIME_OPTIONS = frozenset({"data", "out", "threads", "bank_workers", "resume", "banks_from",
+                             "argv", "func"})
+
+
+def run_recipe(args: argparse.Namespace) -> dict:
+    """Every option that shapes what a run learns (all but :data:`RUNTIME_OPTIONS`), as JSON
+    gives them back: recorded in ``state.json``, compared on ``--resume``."""
+    return json.loads(json.dumps({k: v for k, v in sorted(vars(args).items())
+                                  if k not in RUNTIME_OPTIONS}))
+
+
+def check_resume(state_file: Path, recipe: dict) -> None:
+    """Refuse to go on with a run that was started with other options: its first epochs and
+    the rest would have learnt different things, and only the last command is recorded."""
+    recorded = json.loads(state_file.read_text()).get("recipe")
+    if recorded is None:
+        log.warning("%s records no recipe (written before runs did): the options of the epochs "
+                    "already run cannot be checked", state_file)
+        return
+    diff = [f"--{k.replace('_', '-')} {recorded.get(k)!r} (this run {recipe.get(k)!r})"
+            for k in sorted(set(recorded) | set(recipe)) if recorded.get(k) != recipe.get(k)]
+    if diff:
+        raise SystemExit(f"training.speech: {state_file} was started with other options: "
+                         f"{'; '.join(diff)}. Resume with the same options, or use another --out.")
 
 
 def bank_meta_path(path: Path) -> Path:
