@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edge import calibrate as C
+from edge.paths import path_arg
 
 if TYPE_CHECKING:
     from edge.audio.speech import SpeechRecogniser
@@ -30,31 +31,32 @@ def add_commands(sub) -> None:
         description="Guided calibration: room noise, microphone level, camera, personal baseline. "
         "Each step can be skipped; files replace the microphone and camera for scripts.",
     )
-    ap.add_argument("--noise-file", type=Path, help="recording of the room in silence (WAV/FLAC)")
-    ap.add_argument("--speech-file", type=Path, action="append", default=[],
+    ap.add_argument("--noise-file", type=path_arg,
+                    help="recording of the room in silence (WAV, FLAC, Ogg/Opus)")
+    ap.add_argument("--speech-file", type=path_arg, action="append", default=[],
                     help="recording of the person speaking normally and calmly (repeatable)")
-    ap.add_argument("--image-dir", type=Path, help="folder of camera frames of the person at rest "
+    ap.add_argument("--image-dir", type=path_arg, help="folder of camera frames of the person at rest "
                     "(instead of the camera)")
     ap.add_argument("--camera", help="'picamera' or a webcam number (default: the config's "
                     "[camera]: the Pi camera if picamera2 is installed, else webcam 0)")
-    ap.add_argument("--config", type=Path, default=None,
+    ap.add_argument("--config", type=path_arg, default=None,
                     help="the daemon's TOML config (e.g. /etc/moodedge/config.toml): its [face] "
                          "detector and options, models, [camera] and daemon.state_dir are used, "
                          "so the steps see what the daemon will (default: the built-in defaults)")
-    ap.add_argument("--state-dir", type=Path, help="where calibration.json goes (default: the "
+    ap.add_argument("--state-dir", type=path_arg, help="where calibration.json goes (default: the "
                     "config's daemon.state_dir, $MOODEDGE_STATE_DIR, systemd's $STATE_DIRECTORY, "
                     "~/.local/share/moodedge)")
     ap.add_argument("--seconds", type=float, default=8.0, help="length of each microphone recording")
     ap.add_argument("--audio-device", help="microphone name (substring) for the live steps")
     ap.add_argument("--sample-rate", type=int, default=16000, help="capture rate (the model's: 16000)")
     ap.add_argument("--skip", nargs="+", choices=STEPS, default=[], help="steps to skip")
-    ap.add_argument("--speech-model", type=Path,
+    ap.add_argument("--speech-model", type=path_arg,
                     help="speech .tflite for the baseline step (default: the config's audio.speech_model)")
-    ap.add_argument("--face-model", type=Path,
+    ap.add_argument("--face-model", type=path_arg,
                     help="face .tflite for the baseline step (default: the config's camera.face_model)")
     ap.add_argument("--yes", "-y", action="store_true", help="no prompts (scripts, tests)")
     ap.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
-    ap.add_argument("--report", type=Path, help="write a PNG: noise vs speech levels, baseline in A/V")
+    ap.add_argument("--report", type=path_arg, help="write a PNG: noise vs speech levels, baseline in A/V")
     ap.add_argument("--restore", nargs="?", const="", metavar="NAME",
                     help="bring back the previous calibration (or the named history file) and exit")
     ap.add_argument("--list", action="store_true", help="list the current and earlier calibrations")

@@ -7,9 +7,9 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 
 from edge import __version__
+from edge.paths import path_arg
 
 BLAS_OWN_THREADS = ("predict",)  # commands that keep OpenBLAS's default threads
 
@@ -37,23 +37,23 @@ def _add_predict(sub) -> None:
     ap = sub.add_parser(
         "predict",
         help="recognise emotion in audio files and face images (folders are searched recursively)",
-        description="Recognise the speaker's emotion in WAV/FLAC files and the facial expression "
-                    "of the largest face in images (JPEG, PNG, ...), on this machine.",
+        description="Recognise the speaker's emotion in audio files (WAV, FLAC, Ogg/Opus) and the "
+                    "facial expression of the largest face in images (JPEG, PNG, ...), on this machine.",
     )
-    ap.add_argument("paths", nargs="+", type=Path, help="audio files, images or folders")
+    ap.add_argument("paths", nargs="+", type=path_arg, help="audio files, images or folders")
     ap.add_argument("--json", action="store_true", help="one JSON object per file per line")
-    ap.add_argument("--speech-model", type=Path, default=None,
+    ap.add_argument("--speech-model", type=path_arg, default=None,
                     help=f"speech .tflite (default: {resolve_model_path('speech')})")
     ap.add_argument("--vad-threshold-db", type=float, default=None,
                     help="frame level (dBFS, pre-emphasised) that counts as sound")
     ap.add_argument("--resample", action="store_true",
                     help="resample audio at other rates to the model's (default: such a file "
                          "is an error)")
-    ap.add_argument("--face-model", type=Path, default=None,
+    ap.add_argument("--face-model", type=path_arg, default=None,
                     help=f"face .tflite (default: {resolve_model_path('face')})")
     ap.add_argument("--face-crops", action="store_true",
                     help="images are already aligned face crops (as in FER-2013): skip detection")
-    ap.add_argument("--annotate", type=Path, default=None, metavar="OUT_DIR",
+    ap.add_argument("--annotate", type=path_arg, default=None, metavar="OUT_DIR",
                     help="write each image with its face box and label drawn on it to OUT_DIR")
     ap.set_defaults(func=cmd_predict)
 
@@ -88,7 +88,7 @@ def _add_doctor(sub) -> None:
         "doctor", help="check the install: models, interpreter, microphone, camera, broker, ...",
         description="What is installed, found and reachable, one PASS/WARN/FAIL line each with "
                     "advice; every check is bounded in time. Exit code 1 if any check fails.")
-    ap.add_argument("--config", type=Path, default=None,
+    ap.add_argument("--config", type=path_arg, default=None,
                     help="the TOML config the daemon uses (e.g. /etc/moodedge/config.toml)")
     ap.add_argument("--json", action="store_true", help="one JSON object with every check")
     ap.set_defaults(func=cmd_doctor)

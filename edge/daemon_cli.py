@@ -13,16 +13,16 @@ import queue
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from edge.config import EXAMPLE, ConfigError, load_config
+from edge.paths import path_arg
 
 log = logging.getLogger("edge.daemon_cli")
 
 
 def _add_broker_overrides(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, default=None,
+    p.add_argument("--config", type=path_arg, default=None,
                    help="TOML config file (default: built-in defaults; see edge-cli config example)")
     p.add_argument("--mqtt-host", default=None, help="broker host (overrides mqtt.host)")
     p.add_argument("--mqtt-port", type=int, default=None, help="broker port (overrides mqtt.port)")
@@ -37,11 +37,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                     "MQTT until SIGTERM.  With no --config: microphone + camera, broker on "
                     "localhost:1883.  With file inputs, only the files are used.")
     _add_broker_overrides(run)
-    run.add_argument("--audio-file", type=Path, action="append", default=[], metavar="PATH",
-                     help="WAV/FLAC file or folder instead of the microphone (repeatable)")
-    run.add_argument("--image-dir", type=Path, default=None,
+    run.add_argument("--audio-file", type=path_arg, action="append", default=[], metavar="PATH",
+                     help="audio file (WAV, FLAC, Ogg/Opus) or folder instead of the microphone (repeatable)")
+    run.add_argument("--image-dir", type=path_arg, default=None,
                      help="folder of images instead of the camera (at camera.fps)")
-    run.add_argument("--video-file", type=Path, default=None,
+    run.add_argument("--video-file", type=path_arg, default=None,
                      help="video file instead of the camera (needs OpenCV)")
     run.add_argument("--fast", action="store_true",
                      help="read files as fast as the pipeline goes, not in real time")
@@ -62,7 +62,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     config = sub.add_parser("config", help="check a config file, or print an example")
     csub = config.add_subparsers(dest="config_command", required=True)
     check = csub.add_parser("check", help="validate a TOML config file")
-    check.add_argument("file", type=Path)
+    check.add_argument("file", type=path_arg)
     check.set_defaults(func=cmd_config_check)
     example = csub.add_parser("example", help="print a commented example config (the defaults)")
     example.set_defaults(func=cmd_config_example)
@@ -72,11 +72,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         description="Starts a private Mosquitto on a free loopback port, runs the daemon over "
                     "the demo clips (or your files), prints what a subscriber receives, and "
                     "stops everything.  Needs the mosquitto binary.")
-    demo.add_argument("--audio-file", type=Path, action="append", default=[], metavar="PATH",
-                      help="your own WAV/FLAC (16 kHz) file or folder (repeatable)")
-    demo.add_argument("--image-dir", type=Path, default=None, help="your own images")
-    demo.add_argument("--video-file", type=Path, default=None, help="your own video")
-    demo.add_argument("--speech-model", type=Path, default=None,
+    demo.add_argument("--audio-file", type=path_arg, action="append", default=[], metavar="PATH",
+                      help="your own audio file (WAV, FLAC, Ogg/Opus) or folder (repeatable)")
+    demo.add_argument("--image-dir", type=path_arg, default=None, help="your own images")
+    demo.add_argument("--video-file", type=path_arg, default=None, help="your own video")
+    demo.add_argument("--speech-model", type=path_arg, default=None,
                       help="a speech .tflite (with its .json) instead of the shipped one")
     demo.add_argument("--fast", action="store_true", help="do not pace the files in real time")
     demo.add_argument("--raw", action="store_true", help="print payloads as received")

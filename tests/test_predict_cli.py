@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 import soundfile as sf
 from conftest import needs_data, ravdess_clip, run_cli
 
@@ -138,3 +139,29 @@ def test_predict_reads_ogg_opus_files_and_folders(tmp_path):
     objs = parse_lines(res.stdout)
     assert sorted(o["path"] for o in objs) == sorted(str(folder / p.name) for p in src)
     assert all(o["modality"] == "speech" and o["windows"] >= 1 for o in objs)
+
+
+@pytest.mark.parametrize("argv", [
+    ["predict", ""],
+    ["predict", "--annotate", "", "x.png"],
+    ["library", "scan", ""],
+    ["library", "scan", "--db", " ", "music"],
+    ["run", "--audio-file", ""],
+    ["demo", "--image-dir", ""],
+    ["calibrate", "--state-dir", ""],
+    ["catalog", "import", ""],
+    ["config", "check", ""],
+])
+def test_an_empty_path_argument_is_refused_not_taken_for_the_current_folder(argv, capsys):
+    """Regression: Path("") is the current folder, so `edge-cli predict "$CLIPS"` or
+    `library scan "$MUSIC"` with an unset variable went through whatever lay in the working
+    folder, recursively, and exited 0 (and `calibrate --state-dir ""` wrote there). Every
+    file or folder argument now refuses an empty string: exit 2 naming the argument."""
+    from edge.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "expected a file or folder, got an empty string" in err
+    assert "argument" in err

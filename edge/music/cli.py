@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from edge.music.catalog import FORMATS, Catalog, CatalogError, default_db_path
 from edge.music.lexicon import LEXICON_FORMATS, import_lexicon
 from edge.music.recommend import Policy, Recommender
+from edge.paths import path_arg
 
 
 def _unit(text: str) -> float:
@@ -39,7 +39,7 @@ def _positive(text: str) -> int:
 
 
 def _add_db(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", type=Path, default=None,
+    p.add_argument("--db", type=path_arg, default=None,
                    help="catalogue file (default: $MOODEDGE_STATE_DIR/catalogue.sqlite "
                         "or ~/.local/share/moodedge/catalogue.sqlite)")
 
@@ -49,7 +49,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     cat = subparsers.add_parser("catalog", help="manage the music catalogue")
     cat_sub = cat.add_subparsers(dest="catalog_command", required=True)
     imp = cat_sub.add_parser("import", help="import tracks from a CSV file (all or nothing)")
-    imp.add_argument("file", type=Path, help="CSV file")
+    imp.add_argument("file", type=path_arg, help="CSV file")
     imp.add_argument("--format", choices=sorted([*FORMATS, *LEXICON_FORMATS]), default="generic",
                      help="column layout: spotify (valence/energy in [0,1], id), pmemo, "
                           "or generic (uri,title,artist,valence,arousal[,duration,genre] "

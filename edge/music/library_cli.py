@@ -14,6 +14,7 @@ from edge.music.lexicon import LEXICON_FORMATS, import_lexicon, match_library
 from edge.music.library import DEFAULT_URI_TEMPLATE, URI_FIELDS, ScanResult, scan
 from edge.music.playlist import write_m3u
 from edge.music.recommend import Policy, Recommender
+from edge.paths import path_arg
 
 
 def add_commands(subparsers, add_db, unit, positive) -> None:  # type: ignore[no-untyped-def]
@@ -22,10 +23,10 @@ def add_commands(subparsers, add_db, unit, positive) -> None:  # type: ignore[no
     sc = lib_sub.add_parser("scan", help="scan folders of audio files into the catalogue",
                             description="Read tags, estimate valence/arousal with the music model "
                                         "and upsert each track; unchanged files are skipped.")
-    sc.add_argument("paths", nargs="+", type=Path, help="folders or files")
+    sc.add_argument("paths", nargs="+", type=path_arg, help="folders or files")
     sc.add_argument("--workers", type=positive, default=2, help="decoding threads (default 2)")
     sc.add_argument("--json", action="store_true", help="one JSON line per track, then a summary")
-    sc.add_argument("--model", type=Path, default=None, help="music .tflite (default: shipped)")
+    sc.add_argument("--model", type=path_arg, default=None, help="music .tflite (default: shipped)")
     sc.add_argument("--uri-template", default=DEFAULT_URI_TEMPLATE,
                     help=f"URI stored per track, over {{{'}, {'.join(URI_FIELDS)}}} (default "
                          f"{DEFAULT_URI_TEMPLATE}; e.g. 'media-source://jellyfin/{{mbid}}')")
@@ -43,7 +44,7 @@ def add_commands(subparsers, add_db, unit, positive) -> None:  # type: ignore[no
     pl.add_argument("--arousal", type=unit, required=True)
     pl.add_argument("--policy", choices=[p.value for p in Policy], default=Policy.MATCH.value)
     pl.add_argument("-n", type=positive, default=10, help="how many tracks (default 10)")
-    pl.add_argument("--m3u", type=Path, required=True, metavar="OUT", help="playlist file to write")
+    pl.add_argument("--m3u", type=path_arg, required=True, metavar="OUT", help="playlist file to write")
     add_db(pl)
     pl.set_defaults(func=cmd_playlist)
 
