@@ -16,7 +16,7 @@ wall times (imports, model load, decoding and all).
   `librosa.feature.rms` as the second prosodic column (default: librosa's cheapest
   tracker, the comparison that flatters the reference least) or, with --pitch pyin, F0
   and voicing probability by `librosa.pyin` (what librosa recommends for speech),
-  the same 2 s windows with a 0.5 s hop, and the same TCN (`training.models.speech_tcn`,
+  the same 2 s windows with a 0.5 s hop, and the same network (`training.models.speech_model`,
   float Keras, batched `predict` per clip), probabilities averaged over windows.
   With --keras a trained float model is loaded; without it an untrained network in the
   compared model's shape (its manifest's widths, window and outputs) is built (its numbers
@@ -53,8 +53,9 @@ if keras_path:
     import keras
     model = keras.models.load_model(keras_path, compile=False)
 else:
-    from training.models import speech_tcn
-    model = speech_tcn(shape['frames'], shape['features'], shape['classes'], tuple(shape['widths']))
+    from training.models import speech_model
+    model = speech_model(shape['arch'], shape['frames'], shape['features'], shape['classes'],
+                         shape['widths'])
 SR, WIN, HOP = 16000, 200, 50
 for folder in folders:
     for path in sorted(Path(folder).iterdir()):
@@ -82,19 +83,21 @@ rc = 0
 
 
 def reference_shape(model_path: Path | str) -> dict:
-    """The network the reference builds: the compared model's window, features, outputs and
-    convolution widths, from its manifest (an untrained copy of the same shape)."""
+    """The network the reference builds: the compared model's window, features, outputs,
+    architecture and convolution widths, from its manifest (an untrained copy of the same
+    shape; a manifest from before ``--arch`` existed is the full-convolution TCN)."""
     from edge.audio.features import FeatureParams
     from edge.manifest import load_manifest, manifest_path
 
     m = load_manifest(manifest_path(Path(model_path)))
     p = FeatureParams.from_dict(m.features)
-    widths = (m.training or {}).get("train_args", {}).get("widths")
+    args = (m.training or {}).get("train_args", {})
+    widths = args.get("widths")
     if not widths:
         raise SystemExit(f"{model_path}: its manifest records no training.train_args.widths, "
                          "so the reference cannot be built in its shape")
     return {"frames": p.window_frames, "features": p.n_features, "classes": int(m.output.shape[-1]),
-            "widths": [int(w) for w in widths]}
+            "widths": [int(w) for w in widths], "arch": args.get("arch", "tcn")}
 
 
 def main() -> int:

@@ -26,6 +26,9 @@ def test_the_librosa_reference_takes_the_compared_models_shape(tmp_path):
     m = json.loads(manifest_path(SHIPPED_SPEECH).read_text())
     shape = bench.reference_shape(SHIPPED_SPEECH)
     assert shape["widths"] == m["training"]["train_args"]["widths"]
+    # regression: the reference was always the full-convolution TCN, so against the separable
+    # model shipped since session 18 it timed a network of several times the work
+    assert shape["arch"] == m["training"]["train_args"]["arch"] == "tcn-sep"
     assert (shape["frames"], shape["features"], shape["classes"]) == (200, 42, m["output"]["shape"][-1])
     # a wider model gives a wider reference; a manifest without the widths is refused
     for widths, ok in (([64, 112, 144, 144], True), (None, False)):
@@ -39,6 +42,9 @@ def test_the_librosa_reference_takes_the_compared_models_shape(tmp_path):
         manifest_path(model).write_text(json.dumps(m2))
         if ok:
             assert bench.reference_shape(model)["widths"] == widths
+            del m2["training"]["train_args"]["arch"]  # a manifest from before --arch
+            manifest_path(model).write_text(json.dumps(m2))
+            assert bench.reference_shape(model)["arch"] == "tcn"
         else:
             with pytest.raises(SystemExit, match="widths"):
                 bench.reference_shape(model)
