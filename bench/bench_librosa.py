@@ -128,7 +128,8 @@ def main() -> int:
                     "librosa": librosa.__version__},
         "repeats": args.repeats,
         "reference_pitch": args.pitch,
-        "reference_model": args.keras or f"untrained speech_tcn, the compared model's shape {shape}",
+        "reference_model": args.keras or ("untrained training.models.speech_model, the compared "
+                                          f"model's shape {shape}"),
         "edge_predict": edge,
         "librosa_keras": ref,
         "speedup_wall_median": round(ref["wall_s_median"] / edge["wall_s_median"], 2),
