@@ -574,8 +574,10 @@ def train(args: argparse.Namespace) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     state_file, ckpt = out / "state.json", out / "checkpoint.weights.h5"
     recipe = run_recipe(args)
+    resumed = None
     if args.resume and state_file.exists() and ckpt.exists():
-        check_resume(state_file, recipe)  # before the banks: a wrong flag costs seconds, not minutes
+        resumed = json.loads(state_file.read_text())
+        check_resume(state_file, resumed, recipe)  # before the banks: a wrong flag costs seconds
     rng = np.random.default_rng(args.seed)
     keras.utils.set_random_seed(args.seed)
     set_threads(args.threads)
@@ -655,8 +657,8 @@ def train(args: argparse.Namespace) -> Path:
     trainer.compile(optimizer=optimizer(sched, args.weight_decay), loss=loss[0] if len(loss) == 1 else loss,
                     loss_weights=None if len(loss) == 1 or not args.arousal_aux else weights)
     state = {"epoch": 0, "best_uar": -1.0, "best_epoch": 0, "history": [], "recipe": recipe}
-    if args.resume and state_file.exists() and ckpt.exists():
-        state = json.loads(state_file.read_text())
+    if resumed is not None:
+        state = resumed
         state.setdefault("recipe", recipe)  # a state written before runs recorded their recipe
         model.build((None, p.window_frames, p.n_features))
         trainer.load_weights(str(ckpt))
@@ -879,16 +881,22 @@ def run_recipe(args: argparse.Namespace) -> dict:
                                   if k not in RUNTIME_OPTIONS}))
 
 
-def check_resume(state_file: Path, recipe: dict) -> None:
-    """Refuse to go on with a run that was started with other options: its first epochs and
-    the rest would have learnt different things, and only the last command is recorded."""
-    recorded = json.loads(state_file.read_text()).get("recipe")
+def differences(have: dict, want: dict, name=str) -> list[str]:
+    """``"<name(key)> <have> (this run <want>)"`` for each key whose values differ, sorted."""
+    return [f"{name(k)} {have.get(k)!r} (this run {want.get(k)!r})"
+            for k in sorted(set(have) | set(want)) if have.get(k) != want.get(k)]
+
+
+def check_resume(state_file: Path, state: dict, recipe: dict) -> None:
+    """Refuse to go on with a run (``state``, read from ``state_file``) that was started with
+    other options: its first epochs and the rest would have learnt different things, and only
+    the last command is recorded."""
+    recorded = state.get("recipe")
     if recorded is None:
         log.warning("%s records no recipe (written before runs did): the options of the epochs "
                     "already run cannot be checked", state_file)
         return
-    diff = [f"--{k.replace('_', '-')} {recorded.get(k)!r} (this run {recipe.get(k)!r})"
-            for k in sorted(set(recorded) | set(recipe)) if recorded.get(k) != recipe.get(k)]
+    diff = differences(recorded, recipe, lambda k: "--" + k.replace("_", "-"))
     if diff:
         raise SystemExit(f"training.speech: {state_file} was started with other options: "
                          f"{'; '.join(diff)}. Resume with the same options, or use another --out.")
@@ -919,11 +927,9 @@ def check_banks(path: Path, p: F.FeatureParams, recipe: dict | None = None) -> N
         have = meta.get(part) if isinstance(meta, dict) else None
         if not isinstance(have, dict) or want is None:
             continue
-        differ = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
+        differ = differences(have, want)
         if differ:
-            raise SystemExit(
-                f"training.speech: feature banks {path} {what}: "
-                + ", ".join(f"{k} {have.get(k)!r} (this run {want.get(k)!r})" for k in differ))
+            raise SystemExit(f"training.speech: feature banks {path} {what}: " + ", ".join(differ))
 
 
 def banks_are_final(path: Path) -> bool:
