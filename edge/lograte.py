@@ -12,21 +12,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 EVERY_S = 60.0  # a repeating error is summarised at most once a minute
+MAX_KINDS = 32  # a key's different reasons logged each at once; past these, only counted
 
 
 @dataclass
 class _Seen:
-    message: str
+    kinds: set[str]  # every kind of failure logged for the key since it last worked
     logged_at: float
     repeats: int = 0  # since the last line
     total: int = 1
 
 
 class RepeatLog:
-    """``report(key, message)`` logs ``message`` the first time, or when the key's message
-    changes; the same message again is counted, and logged with its count once
-    ``every_s`` has passed since the key's last line.  ``clear(key, how)`` logs the
-    recovery (with the count) if the key was failing.  Thread-safe."""
+    """``report(key, message)`` logs ``message`` the first time, and each message (or
+    ``kind``) the key has not had since it last worked; one it has had is counted, and
+    logged with its count once ``every_s`` has passed since the key's last line, so two
+    reasons taking turns are two lines, not a line per retry.  ``clear(key, how)`` logs
+    the recovery (with the count) if the key was failing.  Thread-safe."""
 
     def __init__(self, logger: logging.Logger, every_s: float = EVERY_S,
                  level: int = logging.WARNING, clock: Callable[[], float] = time.monotonic
@@ -35,15 +37,24 @@ class RepeatLog:
         self._lock = threading.Lock()
         self._seen: dict[str, _Seen] = {}
 
-    def report(self, key: str, message: str, detail: str = "") -> bool:
+    def report(self, key: str, message: str, detail: str = "", kind: str | None = None
+               ) -> bool:
         """Count one occurrence; True when a line was logged.  ``detail`` (e.g. the
-        latest of many different errors) is shown but not compared."""
+        latest of many different errors) is shown but not compared; ``kind`` (the
+        message when not given) is what is compared, for messages whose wording varies
+        with the same cause."""
         now = self.clock()
         text = f"{message}: {detail}" if detail else message
+        kind = message if kind is None else kind
         with self._lock:
             s = self._seen.get(key)
-            if s is None or s.message != message:
-                self._seen[key] = _Seen(message, now, 0, 1 if s is None else s.total + 1)
+            if s is None:
+                self._seen[key] = _Seen({kind}, now)
+                line = text
+            elif kind not in s.kinds and len(s.kinds) < MAX_KINDS:
+                s.kinds.add(kind)
+                s.total += 1
+                s.repeats, s.logged_at = 0, now
                 line = text
             else:
                 s.total += 1

@@ -55,19 +55,29 @@ def make_client(mqtt: MqttConfig, client_id: str | None = None) -> paho.Client:
     return client
 
 
-def _hint(reason: str, tls: bool) -> str:
-    """What to check for a connection failure's reason (TLS ones above all)."""
+_CAUSES = (  # (kind, words in the reason, what to check), most specific first
+    ("client-certificate", ("certificate_required", "certificate required"),
+     "; the broker requires a client certificate: set mqtt.tls.cert_file and key_file"),
+    ("hostname", ("mismatch", "hostname"), "; the broker's certificate does not name mqtt.host"),
+    ("ca", ("certificate_verify_failed", "unknown ca"),
+     "; check mqtt.tls.ca_file (the CA that signed the broker's certificate)"),
+)
+_SPECIFIC = {kind for kind, _, _ in _CAUSES}
+_CLOSED = ("reset by peer", "wrong_version", "eof", "record layer")  # TLS: closed, no reason
+
+
+def _cause(reason: str, tls: bool, client_cert: bool) -> tuple[str, str]:
+    """``(kind, hint)`` of a connection failure's reason: the kind compared for the log,
+    the hint saying what to check (TLS ones above all)."""
     r = reason.lower()
-    if "certificate_required" in r or "certificate required" in r:
-        return "; the broker requires a client certificate: set mqtt.tls.cert_file and key_file"
-    if "mismatch" in r or "hostname" in r:
-        return "; the broker's certificate does not name mqtt.host"
-    if "certificate_verify_failed" in r or "unknown ca" in r:
-        return "; check mqtt.tls.ca_file (the CA that signed the broker's certificate)"
-    if tls and ("reset by peer" in r or "wrong_version" in r or "eof" in r
-                or "record layer" in r):
-        return "; is mqtt.port a TLS listener?"
-    return ""
+    for kind, words, hint in _CAUSES:
+        if any(w in r for w in words):
+            return kind, hint
+    if tls and any(w in r for w in _CLOSED):
+        return "closed", ("; is mqtt.port a TLS listener?" + (
+            "" if client_cert else " (if it is, it may require a client certificate: "
+                                   "mqtt.tls.cert_file and key_file)"))
+    return reason, ""
 
 
 def encode(payload: Any) -> bytes:
@@ -107,6 +117,7 @@ class MqttPublisher:
         self._socket_error: str | None = None  # paho's last error line (on_log)
         self._refused = False
         self._failures = RepeatLog(log, level=logging.ERROR)
+        self._cause: tuple[str, str] | None = None  # the last failure's that gave a reason
         c = self.client = make_client(mqtt)
         avail = BY_NAME["availability"]
         c.will_set(self.topics.availability, OFFLINE, qos=avail.qos, retain=True)
@@ -189,7 +200,7 @@ class MqttPublisher:
                 self._refused = True  # the disconnect that follows is this failure
                 self._failed(f"the broker refused the connection: {reason_code}")
                 return
-            self._socket_error = self.last_error = None
+            self._socket_error = self.last_error = self._cause = None
             self._failures.clear("connect", f"MQTT: connected to {self.cfg.host}:"
                                             f"{self.cfg.port} again")
             client.subscribe([(self.topics.cmd, BY_NAME["cmd"].qos), (self.topics.ha_status, 1)])
@@ -233,14 +244,23 @@ class MqttPublisher:
 
     def _failed(self, reason: str) -> None:
         """A failed connection attempt: counted; logged once, then counted in the log
-        every minute while the same reason repeats (paho keeps retrying with backoff)."""
+        every minute while the same cause repeats (paho keeps retrying with backoff).
+        A TLS session closed without a reason, after one that gave it, is taken for the
+        same cause: a broker refusing a client certificate under TLS 1.3 sends its alert
+        after the client's handshake, and the alert is lost when the client's CONNECT
+        crosses the close (so the same refusal reads "EOF" one attempt in a few)."""
         self.counters["connect_failures"] += 1
         self.last_error = reason
         self._socket_error = None
         tls = self.cfg.tls.enabled
+        cause = _cause(reason, tls, self.cfg.tls.cert_file is not None)
+        if cause[0] == "closed" and self._cause is not None:
+            cause = self._cause
+        elif cause[0] in _SPECIFIC:
+            self._cause = cause
         self._failures.report("connect", f"MQTT: cannot connect to {self.cfg.host}:"
                               f"{self.cfg.port}{' (TLS)' if tls else ''}: {reason}"
-                              f"{_hint(reason, tls)}; retrying with backoff")
+                              f"{cause[1]}; retrying with backoff", kind=cause[0])
 
     def _on_message(self, client, userdata, msg) -> None:
         try:
