@@ -210,6 +210,48 @@ def test_playlist_m3u_of_scanned_tracks(music, tmp_path):
             Path(loc).parent == music
 
 
+def test_playlist_is_readable_by_a_player_and_a_folder_is_refused_by_name(music, tmp_path):
+    """The playlist was written 0600 (mkstemp's mode), so a player running as another
+    user (mpd, a media server) could not read it; and --m3u naming a folder failed with
+    the temporary file's name.  Now a new playlist gets the umask's mode, a rewritten one
+    keeps its mode, and a folder is refused naming --m3u."""
+    import os
+    import stat
+
+    db = tmp_path / "c.sqlite"
+    assert run_cli("library", "scan", str(music), "--db", str(db)).returncode == 0
+    args = ("playlist", "--valence", "0.5", "--arousal", "0.5", "-n", "2", "--db", str(db))
+    out = tmp_path / "calm.m3u"
+    assert run_cli(*args, "--m3u", str(out)).returncode == 0
+    umask = os.umask(0o022)
+    os.umask(umask)  # run_cli's, inherited
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+    out.chmod(0o640)
+    assert run_cli(*args, "--m3u", str(out)).returncode == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+    res = run_cli(*args, "--m3u", str(tmp_path))
+    assert res.returncode == 1 and f"--m3u {tmp_path}: is a folder" in res.stderr, res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_db_that_is_a_folder_or_not_a_database_is_refused_by_name(music, tmp_path):
+    """``--db`` naming a folder or a file that is not SQLite ended every catalogue command
+    in a sqlite3 traceback; now exit 1 naming the file, and the file is left as it was."""
+    junk = tmp_path / "notes.txt"
+    junk.write_bytes(bytes(range(256)) * 8)
+    for db, said in ((tmp_path, "is a folder; expected the catalogue's file"),
+                     (junk, "cannot open it as the catalogue (file is not a database)")):
+        for args in (("recommend", "--valence", "0", "--arousal", "0"),
+                     ("library", "scan", str(music)),
+                     ("library", "match", "muse"),
+                     ("playlist", "--valence", "0", "--arousal", "0", "--m3u",
+                      str(tmp_path / "x.m3u"))):
+            res = run_cli(*args, "--db", str(db))
+            assert res.returncode == 1 and f"error: {db}: {said}" in res.stderr, (args, res.stderr)
+            assert "Traceback" not in res.stderr, res.stderr
+    assert junk.read_bytes() == bytes(range(256)) * 8
+
+
 def test_m3u_leaves_out_unplayable_uris():
     from edge.music.catalog import Track
 

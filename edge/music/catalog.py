@@ -264,9 +264,17 @@ class Catalog:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
+            if Path(self.path).is_dir():
+                raise CatalogError(f"{self.path}: is a folder; expected the catalogue's file "
+                                   "(a SQLite file made by edge-cli, or a new path)")
             _private_file(Path(self.path))
         self._db = sqlite3.connect(self.path)
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:  # not a database, or one that cannot be written
+            self._db.close()
+            raise CatalogError(f"{self.path}: cannot open it as the catalogue ({exc}); expected "
+                               "a SQLite file made by edge-cli, or a new path") from exc
         self._version = 0
         self._snapshot: CatalogSnapshot | None = None
 

@@ -126,9 +126,14 @@ def cmd_playlist(args: argparse.Namespace) -> int:
     try:
         with Catalog(db) as catalog:
             recs = Recommender(catalog).recommend((args.valence, args.arousal), args.policy, args.n)
-        written, left_out = write_m3u(args.m3u, [r.track for r in recs])
     except (CatalogError, ValueError, OSError) as e:
         return _fail(str(e))
+    try:
+        written, left_out = write_m3u(args.m3u, [r.track for r in recs])
+    except IsADirectoryError as e:
+        return _fail(f"--m3u {e}")
+    except OSError as e:
+        return _fail(f"--m3u {args.m3u}: cannot write the playlist: {e.strerror or e}")
     note = f" ({left_out} without a playable location left out)" if left_out else ""
     print(f"wrote {written} tracks to {args.m3u}{note}")
     return 0 if written else 1

@@ -42,14 +42,36 @@ def m3u_text(tracks: Sequence[Track]) -> tuple[str, int]:
     return "\n".join(lines) + "\n", left_out
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (Linux), else the usual 022."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
 def write_m3u(path: Path, tracks: Sequence[Track]) -> tuple[int, int]:
-    """Write the playlist atomically; returns (tracks written, tracks left out)."""
+    """Write the playlist atomically; returns (tracks written, tracks left out).  The
+    file gets the mode a plain write would give it (an existing playlist's, else the
+    umask's), so that a player running as another user can read it; missing parent
+    folders are made.  IsADirectoryError when ``path`` is a folder."""
     text, left_out = m3u_text(tracks)
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; expected the playlist's file name")
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            os.fchmod(f.fileno(), mode)  # mkstemp's file is 0600: a playlist is for players
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
