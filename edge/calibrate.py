@@ -239,6 +239,8 @@ class Calibration:
     reliability: dict = field(default_factory=dict)  # modality -> weight
     # "speech"/"face" -> sha256 of the model the steps measured through (absent: unknown)
     models: dict = field(default_factory=dict)
+    # step -> when it was measured, for settings kept from an earlier calibration
+    kept: dict = field(default_factory=dict)
     version: int = CALIBRATION_VERSION
 
     def to_json(self) -> str:
@@ -262,6 +264,41 @@ class Calibration:
         return cal
 
 
+#: the steps that store settings, and the model each is measured through
+SETTINGS = (("room noise", "speech"), ("baseline (voice)", "speech"), ("baseline (face)", "face"))
+
+
+def _holds(cal: Calibration, step: str) -> bool:
+    return bool(cal.vad) if step == "room noise" else step[len("baseline ("):-1] in cal.offsets
+
+
+def keep_earlier(cal: Calibration, previous: Calibration | None,
+                 models: dict[str, str | None]) -> list[str]:
+    """Carry over from ``previous`` the settings of the steps this run did not measure
+    (skipped, failed or not run), so that redoing the room noise keeps the personal
+    baseline; only where ``previous`` measured them through the model in use now
+    (``models``: modality -> sha256; a setting of another model would not be applied).
+    ``cal.kept`` records when each kept setting was measured; returns their steps."""
+    kept: list[str] = []
+    if previous is None:
+        return kept
+    for step, modality in SETTINGS:
+        sha = models.get(modality)
+        if (_holds(cal, step) or not _holds(previous, step) or sha is None
+                or previous.models.get(modality) != sha):
+            continue
+        if step == "room noise":
+            cal.vad = dict(previous.vad)
+        else:
+            m = step[len("baseline ("):-1]
+            cal.offsets[m] = previous.offsets[m]
+            cal.reliability[m] = previous.reliability[m]
+        cal.models[modality] = sha
+        cal.kept[step] = previous.kept.get(step, previous.created)
+        kept.append(step)
+    return kept
+
+
 def parse_calibration(text: str, where: str) -> Calibration:
     try:
         data = json.loads(text)
@@ -280,9 +317,14 @@ def parse_calibration(text: str, where: str) -> Calibration:
         cal = Calibration(**data)
     except TypeError as exc:
         raise CalibrationError(f"{where}: {exc}") from None
-    for name in ("vad", "offsets", "reliability", "models"):
+    for name in ("vad", "offsets", "reliability", "models", "kept"):
         if not isinstance(getattr(cal, name), dict):
             raise CalibrationError(f"{where}: field {name!r}: expected a JSON object")
+    steps = [step for step, _ in SETTINGS]
+    for step, when in cal.kept.items():
+        if step not in steps or not isinstance(when, str):
+            raise CalibrationError(f"{where}: field 'kept.{step}': expected one of {steps} "
+                                   "with the time it was measured")
     for mod, sha in cal.models.items():
         if mod not in ("speech", "face") or not isinstance(sha, str):
             raise CalibrationError(f"{where}: field 'models.{mod}': expected 'speech' or 'face' "

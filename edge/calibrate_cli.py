@@ -114,10 +114,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         return 130
     cal = C.Calibration.from_steps(results)
     cal.models = models_measured(cal, extras.get("models", {}))
+    kept = C.keep_earlier(cal, _current(state_dir), models_in_use(args))
     path = C.save_calibration(state_dir, cal)
     if args.report:
         write_report_png(args.report, extras)
     failed = [r.name for r in results if r.status == C.FAIL]
+    for step in kept:
+        print(f"[KEPT] {step}: as measured {cal.kept[step]} (not measured in this run)", file=out)
     if args.json:
         print(json.dumps({"path": str(path), "calibration": json.loads(cal.to_json()),
                           "failed": failed}))
@@ -126,6 +129,30 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print("a running daemon applies it on `systemctl reload moodedge` (SIGHUP) or the "
               'MQTT command {"cmd": "reload_calibration"}', file=out)
     return 1 if failed else 0
+
+
+def _current(state_dir: Path) -> C.Calibration | None:
+    """The calibration in effect (a corrupt one was moved aside before the steps)."""
+    try:
+        return C.load_calibration(state_dir)
+    except (C.CalibrationError, OSError):
+        return None
+
+
+def models_in_use(args) -> dict[str, str | None]:
+    """modality -> sha256 of the model the daemon would measure through (from its
+    manifest; None where there is none), whether or not this run's steps loaded it."""
+    from edge.manifest import ModelError, load_manifest, manifest_path
+    from edge.runtime import SHIPPED_MODELS, default_models_dir
+
+    shas: dict[str, str | None] = {}
+    for modality, model in (("speech", args.speech_model), ("face", args.face_model)):
+        path = Path(model) if model else default_models_dir() / SHIPPED_MODELS[modality]
+        try:
+            shas[modality] = load_manifest(manifest_path(path)).sha256
+        except (ModelError, OSError):
+            shas[modality] = None
+    return shas
 
 
 def _list(state_dir: Path) -> int:

@@ -145,6 +145,51 @@ def test_cli_from_files_json_and_report(tmp_path):
     assert "[PASS] room noise" in res.stderr and "[SKIP" in res.stderr
 
 
+def test_a_run_that_skips_or_fails_a_step_keeps_the_earlier_setting(tmp_path):
+    """Redoing only the room noise (``--skip mic camera baseline``) wiped the personal
+    baseline measured before, and a room step that failed wiped the VAD threshold: the
+    new file held only what the run measured.  Now the settings of steps a run does not
+    measure are kept from the calibration in effect, saying when they were measured."""
+    state = tmp_path / "state"
+    noise, louder = tmp_path / "noise.wav", tmp_path / "louder.wav"
+    sf.write(noise, room_noise(6, seed=4), SR)
+    sf.write(louder, room_noise(6, seed=5, level=0.004), SR)
+    speech = [ravdess_clip(21, "01", "01", s, "01") for s in ("01", "02")]
+    base = ["calibrate", "--yes", "--json", "--state-dir", str(state)]
+    first = run_cli(*base, "--noise-file", str(noise), "--skip", "camera",
+                    *[a for s in speech for a in ("--speech-file", str(s))])
+    assert first.returncode == 0, first.stderr
+    one = json.loads(first.stdout)["calibration"]
+    assert "voice" in one["offsets"] and one["kept"] == {}
+
+    second = run_cli(*base, "--noise-file", str(louder), "--skip", "mic", "camera", "baseline")
+    assert second.returncode == 0, second.stderr
+    two = json.loads(second.stdout)["calibration"]
+    assert two["vad"]["threshold_db"] > one["vad"]["threshold_db"] + 6  # measured anew
+    assert two["offsets"] == one["offsets"] and two["reliability"] == one["reliability"]
+    assert two["kept"] == {"baseline (voice)": one["created"]} and two["models"] == one["models"]
+    assert f"[KEPT] baseline (voice): as measured {one['created']}" in second.stderr
+
+    third = run_cli(*base, "--noise-file", str(tmp_path / "gone.wav"),
+                    "--skip", "mic", "camera", "baseline")
+    assert third.returncode == 1 and "[FAIL] room noise" in third.stderr, third.stderr
+    three = json.loads(third.stdout)["calibration"]
+    assert three["vad"] == two["vad"] and three["offsets"] == one["offsets"]
+    assert three["kept"] == {"room noise": two["created"], "baseline (voice)": one["created"]}
+    assert C.load_calibration(state).kept == three["kept"]  # the daemon's parser takes it
+
+
+def test_a_setting_measured_through_another_model_is_not_kept():
+    before = C.Calibration("2026-12-01T10:00:00+00:00", [], {"threshold_db": -50.0},
+                           {"voice": [0.1, 0.2], "face": [0.0, -0.1]},
+                           {"voice": 0.9, "face": 0.8}, {"speech": "old", "face": "f"})
+    now = C.Calibration.from_steps([])
+    assert C.keep_earlier(now, before, {"speech": "new", "face": "f"}) == ["baseline (face)"]
+    assert now.vad == {} and set(now.offsets) == {"face"} and now.models == {"face": "f"}
+    assert C.keep_earlier(C.Calibration.from_steps([]), before, {"speech": None}) == []
+    assert C.keep_earlier(C.Calibration.from_steps([]), None, {"speech": "old"}) == []
+
+
 def test_no_microphone_and_bad_rate_fail_with_advice(tmp_path):
     res = run_cli("calibrate", "--yes", "--skip", "camera", "baseline", "--state-dir",
                   str(tmp_path), "--audio-device", "no-such-microphone-xyz", "--seconds", "1")
