@@ -156,6 +156,8 @@ def models_in_use(args) -> dict[str, str | None]:
 
 
 def _list(state_dir: Path) -> int:
+    if Path(state_dir).exists() and not Path(state_dir).is_dir():
+        raise C.CalibrationError(f"{state_dir}: not a folder; expected the state directory")
     current = Path(state_dir) / C.FILE_NAME
     print(f"current: {current if current.exists() else '(none)'}")
     for p in C.history(state_dir):

@@ -179,6 +179,14 @@ def test_a_run_that_skips_or_fails_a_step_keeps_the_earlier_setting(tmp_path):
     assert C.load_calibration(state).kept == three["kept"]  # the daemon's parser takes it
 
 
+def test_list_with_a_state_dir_that_is_a_file_is_an_error(tmp_path):
+    """It said "current: (none)" and exit 0, as if nothing had been calibrated."""
+    f = tmp_path / "state"
+    f.write_text("x")
+    res = run_cli("calibrate", "--list", "--state-dir", str(f))
+    assert res.returncode == 2 and f"error: {f}: not a folder" in res.stderr, res.stderr
+
+
 def test_a_setting_measured_through_another_model_is_not_kept():
     before = C.Calibration("2026-12-01T10:00:00+00:00", [], {"threshold_db": -50.0},
                            {"voice": [0.1, 0.2], "face": [0.0, -0.1]},
