@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edge import calibrate as C
+from edge.argtypes import number
 from edge.paths import path_arg
 
 if TYPE_CHECKING:
@@ -46,9 +47,11 @@ def add_commands(sub) -> None:
     ap.add_argument("--state-dir", type=path_arg, help="where calibration.json goes (default: the "
                     "config's daemon.state_dir, $MOODEDGE_STATE_DIR, systemd's $STATE_DIRECTORY, "
                     "~/.local/share/moodedge)")
-    ap.add_argument("--seconds", type=float, default=8.0, help="length of each microphone recording")
+    ap.add_argument("--seconds", type=number(0.0, 600.0, above=True), default=8.0,
+                    help="length of each microphone recording")
     ap.add_argument("--audio-device", help="microphone name (substring) for the live steps")
-    ap.add_argument("--sample-rate", type=int, default=16000, help="capture rate (the model's: 16000)")
+    ap.add_argument("--sample-rate", type=number(8000, 192000, integer=True), default=16000,
+                    help="capture rate (the model's: 16000)")
     ap.add_argument("--skip", nargs="+", choices=STEPS, default=[], help="steps to skip")
     ap.add_argument("--speech-model", type=path_arg,
                     help="speech .tflite for the baseline step (default: the config's audio.speech_model)")

@@ -9,6 +9,7 @@ import os
 import sys
 
 from edge import __version__
+from edge.argtypes import number
 from edge.paths import path_arg
 
 BLAS_OWN_THREADS = ("predict",)  # commands that keep OpenBLAS's default threads
@@ -44,7 +45,7 @@ def _add_predict(sub) -> None:
     ap.add_argument("--json", action="store_true", help="one JSON object per file per line")
     ap.add_argument("--speech-model", type=path_arg, default=None,
                     help=f"speech .tflite (default: {resolve_model_path('speech')})")
-    ap.add_argument("--vad-threshold-db", type=float, default=None,
+    ap.add_argument("--vad-threshold-db", type=number(-120.0, 0.0), default=None,
                     help="frame level (dBFS, pre-emphasised) that counts as sound")
     ap.add_argument("--resample", action="store_true",
                     help="resample audio at other rates to the model's (default: such a file "

@@ -15,6 +15,7 @@ import sys
 import time
 from typing import Any
 
+from edge.argtypes import number
 from edge.config import EXAMPLE, ConfigError, load_config
 from edge.paths import path_arg
 
@@ -25,7 +26,8 @@ def _add_broker_overrides(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=path_arg, default=None,
                    help="TOML config file (default: built-in defaults; see edge-cli config example)")
     p.add_argument("--mqtt-host", default=None, help="broker host (overrides mqtt.host)")
-    p.add_argument("--mqtt-port", type=int, default=None, help="broker port (overrides mqtt.port)")
+    p.add_argument("--mqtt-port", type=number(1, 65535, integer=True), default=None,
+                   help="broker port (overrides mqtt.port)")
     p.add_argument("--device-id", default=None, help="overrides mqtt.device_id")
     p.add_argument("--topic-prefix", default=None, help="overrides mqtt.topic_prefix")
 
@@ -55,8 +57,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     listen.add_argument("--discovery", action="store_true",
                         help="also the Home Assistant discovery message")
     listen.add_argument("--json", action="store_true", help="one JSON object per message")
-    listen.add_argument("--count", type=int, default=0, help="stop after N messages")
-    listen.add_argument("--timeout", type=float, default=0.0, help="stop after S seconds")
+    listen.add_argument("--count", type=number(0, integer=True), default=0, help="stop after N messages")
+    listen.add_argument("--timeout", type=number(0.0), default=0.0, help="stop after S seconds")
     listen.set_defaults(func=cmd_listen)
 
     config = sub.add_parser("config", help="check a config file, or print an example")
@@ -80,7 +82,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                       help="a speech .tflite (with its .json) instead of the shipped one")
     demo.add_argument("--fast", action="store_true", help="do not pace the files in real time")
     demo.add_argument("--raw", action="store_true", help="print payloads as received")
-    demo.add_argument("--timeout", type=float, default=120.0, help="give up after S seconds")
+    demo.add_argument("--timeout", type=number(0.0, above=True), default=120.0,
+                      help="give up after S seconds")
     demo.set_defaults(func=cmd_demo)
 
 
@@ -142,13 +145,14 @@ def cmd_listen(args: argparse.Namespace) -> int:
     topics = Topics.of(cfg.mqtt, cfg.homeassistant)
     wanted = [f"{topics.base}/#"] + ([topics.discovery] if args.discovery else [])
     sub = Subscriber(cfg.mqtt, wanted)
+    end = (time.monotonic() + args.timeout) if args.timeout > 0 else None  # connecting too
     try:
-        sub.start()
+        sub.start(timeout=min(10.0, args.timeout) if end is not None else 10.0)
     except TimeoutError as exc:
         return _fail(str(exc), 1)
     print(f"listening on {', '.join(wanted)} at {cfg.mqtt.host}:{cfg.mqtt.port} "
           "(Ctrl-C to stop)", file=sys.stderr)
-    n, end = 0, (time.monotonic() + args.timeout) if args.timeout > 0 else None
+    n = 0
     try:
         while (args.count <= 0 or n < args.count) and (end is None or time.monotonic() < end):
             try:

@@ -213,3 +213,27 @@ def test_a_thousand_malformed_commands_are_each_answered(broker, tmp_path):
     assert ok["ok"] is True and ok["id"] == "after"
     assert ok["result"]["sources"]["audio"]["state"] == "running"
     assert MAX_PAYLOAD == 4096
+
+
+def test_listen_prints_what_a_subscriber_sees_and_its_timeout_covers_connecting(broker, tmp_path):
+    """``edge-cli listen`` had no test against a broker; and with no broker it waited 10 s
+    whatever --timeout said."""
+    from conftest import run_cli
+
+    cfg = _cfg(broker.port)
+    c = make_client(cfg.mqtt, "listen-test")
+    c.connect("127.0.0.1", broker.port)
+    c.loop_start()
+    c.publish("moodedge/lst/mood", b'{"label": "calm"}', qos=1, retain=True).wait_for_publish(5)
+    c.loop_stop()
+    c.disconnect()
+    res = run_cli("listen", "--mqtt-host", "127.0.0.1", "--mqtt-port", str(broker.port),
+                  "--device-id", "lst", "--json", "--count", "1", "--timeout", "30")
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert got["topic"] == "moodedge/lst/mood" and got["payload"] == {"label": "calm"}
+    port = broker.port
+    broker.stop()
+    res = run_cli("listen", "--mqtt-host", "127.0.0.1", "--mqtt-port", str(port), "--timeout", "1")
+    assert res.returncode == 1 and f"no MQTT broker answered at 127.0.0.1:{port} within 1 s" \
+        in res.stderr, res.stderr

@@ -63,7 +63,7 @@ def test_recommend_errors_exit_nonzero_on_stderr(tmp_path, capsys, argv, message
 def test_out_of_range_mood_is_rejected_by_the_parser(capsys):
     with pytest.raises(SystemExit) as e:
         run(["recommend", "--valence", "2", "--arousal", "0"])
-    assert e.value.code == 2 and "outside [-1, 1]" in capsys.readouterr().err
+    assert e.value.code == 2 and "expected a number in [-1, 1], got 2" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not MUSIC.is_dir(), reason=f"shared music data not found at {MUSIC}")

@@ -165,3 +165,27 @@ def test_an_empty_path_argument_is_refused_not_taken_for_the_current_folder(argv
     err = capsys.readouterr().err
     assert "expected a file or folder, got an empty string" in err
     assert "argument" in err
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["listen", "--timeout", "-5"], "argument --timeout: expected a number ≥ 0, got -5"),
+    (["listen", "--count", "-1"], "argument --count: expected an integer ≥ 0, got -1"),
+    (["listen", "--mqtt-port", "0"], "argument --mqtt-port: expected an integer in [1, 65535], got 0"),
+    (["demo", "--timeout", "0"], "argument --timeout: expected a number > 0, got 0"),
+    (["calibrate", "--seconds", "-1"], "argument --seconds: expected a number in (0, 600], got -1"),
+    (["calibrate", "--seconds", "nan"], "argument --seconds: expected a number in (0, 600], got nan"),
+    (["calibrate", "--sample-rate", "0"],
+     "argument --sample-rate: expected an integer in [8000, 192000], got 0"),
+    (["predict", "--vad-threshold-db", "nan", "x.wav"],
+     "argument --vad-threshold-db: expected a number in [-120, 0], got nan"),
+    (["library", "scan", "--workers", "0", "x"], "argument --workers: expected an integer ≥ 1, got 0"),
+])
+def test_numbers_a_command_cannot_use_are_refused_naming_the_argument(capsys, args, said):
+    """A negative --timeout or --count, a NaN or negative --seconds, a zero --sample-rate
+    were taken: listen ran forever or returned at once, calibrate recorded nothing and
+    failed its steps as if the microphone had; now exit 2 naming the argument."""
+    from edge.cli import build_parser
+
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(args)
+    assert e.value.code == 2 and said in capsys.readouterr().err

@@ -12,30 +12,14 @@ import argparse
 import json
 import sys
 
+from edge.argtypes import number
 from edge.music.catalog import FORMATS, Catalog, CatalogError, default_db_path
 from edge.music.lexicon import LEXICON_FORMATS, import_lexicon
 from edge.music.recommend import Policy, Recommender
 from edge.paths import path_arg
 
-
-def _unit(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not -1.0 <= x <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is outside [-1, 1]")
-    return x
-
-
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return n
+_unit = number(-1.0, 1.0)
+_positive = number(1, integer=True)
 
 
 def _add_db(p: argparse.ArgumentParser) -> None:
