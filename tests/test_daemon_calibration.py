@@ -309,3 +309,22 @@ def test_sighup_and_command_reload_and_a_corrupt_file_never_stops_the_daemon(bro
         sub.stop()
     log = daemon_log(tmp_path)
     assert "Traceback" not in log and "calibration:" in log
+
+
+def test_the_workers_run_before_the_device_says_online(tmp_path, monkeypatch):
+    """The MQTT publisher was started (connected, said online, took commands) before the
+    workers: a command in that window was answered "the recommender is not running" (2
+    of 100 set_policy in a CI run of test_a_thousand_malformed_commands_are_each_answered
+    on a loaded machine).  Now every worker is running when the publisher starts."""
+    cfg = load_config(None, {"daemon.state_dir": str(tmp_path), "mqtt.port": 1}, env={})
+    d = Daemon(cfg, RunOptions(audio_files=(DEMO_CLIPS[0],), fast=True, loop=True),
+               speech=FakeSpeech(), face=None)
+    seen = []
+
+    def start():
+        seen.append({w.name: w.is_alive() for w in d.workers})
+        d.request_stop()
+
+    monkeypatch.setattr(d.publisher, "start", start)
+    assert d.run(install_signals=False) == 0
+    assert len(seen) == 1 and "tracks" in seen[0] and all(seen[0].values()), seen

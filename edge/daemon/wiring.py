@@ -159,10 +159,10 @@ class Daemon:
                             for k, v in self.status.snapshot().items())
             log.error("--exit-when-done: nothing to run: %s", why or "no input")
             return 2
+        for w in self.workers:  # running before the device says online and takes commands
+            w.start()
         if self.publisher is not None:
             self.publisher.start()
-        for w in self.workers:
-            w.start()
         wd = watchdog_interval()
         sd_notify("READY=1\nSTATUS=running")
         log.info("daemon running: %s", ", ".join(
