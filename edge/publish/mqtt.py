@@ -117,7 +117,7 @@ class MqttPublisher:
         self._socket_error: str | None = None  # paho's last error line (on_log)
         self._refused = False
         self._failures = RepeatLog(log, level=logging.ERROR)
-        self._cause: tuple[str, str] | None = None  # the last failure's that gave a reason
+        self._known: tuple[str, str] | None = None  # cause of the last failure that gave one
         c = self.client = make_client(mqtt)
         avail = BY_NAME["availability"]
         c.will_set(self.topics.availability, OFFLINE, qos=avail.qos, retain=True)
@@ -200,7 +200,7 @@ class MqttPublisher:
                 self._refused = True  # the disconnect that follows is this failure
                 self._failed(f"the broker refused the connection: {reason_code}")
                 return
-            self._socket_error = self.last_error = self._cause = None
+            self._socket_error = self.last_error = self._known = None
             self._failures.clear("connect", f"MQTT: connected to {self.cfg.host}:"
                                             f"{self.cfg.port} again")
             client.subscribe([(self.topics.cmd, BY_NAME["cmd"].qos), (self.topics.ha_status, 1)])
@@ -254,10 +254,10 @@ class MqttPublisher:
         self._socket_error = None
         tls = self.cfg.tls.enabled
         cause = _cause(reason, tls, self.cfg.tls.cert_file is not None)
-        if cause[0] == "closed" and self._cause is not None:
-            cause = self._cause
+        if cause[0] == "closed" and self._known is not None:
+            cause = self._known
         elif cause[0] in _SPECIFIC:
-            self._cause = cause
+            self._known = cause
         self._failures.report("connect", f"MQTT: cannot connect to {self.cfg.host}:"
                               f"{self.cfg.port}{' (TLS)' if tls else ''}: {reason}"
                               f"{cause[1]}; retrying with backoff", kind=cause[0])
