@@ -264,12 +264,14 @@ class Calibration:
         return cal
 
 
-#: the steps that store settings, and the model each is measured through
-SETTINGS = (("room noise", "speech"), ("baseline (voice)", "speech"), ("baseline (face)", "face"))
+#: the steps that store settings: (step, the model it is measured through, its offsets
+#: key; None: the room noise step, which sets ``vad``)
+SETTINGS = (("room noise", "speech", None), ("baseline (voice)", "speech", "voice"),
+            ("baseline (face)", "face", "face"))
 
 
-def _holds(cal: Calibration, step: str) -> bool:
-    return bool(cal.vad) if step == "room noise" else step[len("baseline ("):-1] in cal.offsets
+def _holds(cal: Calibration, key: str | None) -> bool:
+    return bool(cal.vad) if key is None else key in cal.offsets
 
 
 def keep_earlier(cal: Calibration, previous: Calibration | None,
@@ -282,17 +284,16 @@ def keep_earlier(cal: Calibration, previous: Calibration | None,
     kept: list[str] = []
     if previous is None:
         return kept
-    for step, modality in SETTINGS:
+    for step, modality, key in SETTINGS:
         sha = models.get(modality)
-        if (_holds(cal, step) or not _holds(previous, step) or sha is None
+        if (_holds(cal, key) or not _holds(previous, key) or sha is None
                 or previous.models.get(modality) != sha):
             continue
-        if step == "room noise":
+        if key is None:
             cal.vad = dict(previous.vad)
         else:
-            m = step[len("baseline ("):-1]
-            cal.offsets[m] = previous.offsets[m]
-            cal.reliability[m] = previous.reliability[m]
+            cal.offsets[key] = previous.offsets[key]
+            cal.reliability[key] = previous.reliability[key]
         cal.models[modality] = sha
         cal.kept[step] = previous.kept.get(step, previous.created)
         kept.append(step)
@@ -320,7 +321,7 @@ def parse_calibration(text: str, where: str) -> Calibration:
     for name in ("vad", "offsets", "reliability", "models", "kept"):
         if not isinstance(getattr(cal, name), dict):
             raise CalibrationError(f"{where}: field {name!r}: expected a JSON object")
-    steps = [step for step, _ in SETTINGS]
+    steps = [step for step, _, _ in SETTINGS]
     for step, when in cal.kept.items():
         if step not in steps or not isinstance(when, str):
             raise CalibrationError(f"{where}: field 'kept.{step}': expected one of {steps} "

@@ -146,13 +146,12 @@ def models_in_use(args) -> dict[str, str | None]:
     """modality -> sha256 of the model the daemon would measure through (from its
     manifest; None where there is none), whether or not this run's steps loaded it."""
     from edge.manifest import ModelError, load_manifest, manifest_path
-    from edge.runtime import SHIPPED_MODELS, default_models_dir
+    from edge.runtime import resolve_model_path
 
     shas: dict[str, str | None] = {}
     for modality, model in (("speech", args.speech_model), ("face", args.face_model)):
-        path = Path(model) if model else default_models_dir() / SHIPPED_MODELS[modality]
         try:
-            shas[modality] = load_manifest(manifest_path(path)).sha256
+            shas[modality] = load_manifest(manifest_path(resolve_model_path(modality, model))).sha256
         except (ModelError, OSError):
             shas[modality] = None
     return shas

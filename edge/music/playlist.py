@@ -9,7 +9,7 @@ player reads), ``http(s)://`` as it is; tracks with other URIs (``search:``,
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -42,18 +42,6 @@ def m3u_text(tracks: Sequence[Track]) -> tuple[str, int]:
     return "\n".join(lines) + "\n", left_out
 
 
-def _umask() -> int:
-    """The process's umask, read without changing it (Linux), else the usual 022."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0o022
-
-
 def write_m3u(path: Path, tracks: Sequence[Track]) -> tuple[int, int]:
     """Write the playlist atomically; returns (tracks written, tracks left out).  The
     file gets the mode a plain write would give it (an existing playlist's, else the
@@ -64,14 +52,16 @@ def write_m3u(path: Path, tracks: Sequence[Track]) -> tuple[int, int]:
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder; expected the playlist's file name")
     try:
-        mode = path.stat().st_mode & 0o7777
+        mode: int | None = path.stat().st_mode & 0o7777
     except FileNotFoundError:
-        mode = 0o666 & ~_umask()
+        mode = None  # a new file: 0666 less the umask, as a plain write (not mkstemp's 0600)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            os.fchmod(f.fileno(), mode)  # mkstemp's file is 0600: a playlist is for players
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
