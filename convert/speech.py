@@ -223,9 +223,9 @@ def convert(args: argparse.Namespace) -> dict:
         music = {k: v[: max(1, args.max_clips // 4)] for k, v in music.items()}
     music_sig = {k: load_signals(v, p.sample_rate) for k, v in music.items()}
     room_test = room_eval.room_metrics(int8.predict, splits["test"], sig["test"], music_sig["test"],
-                                       room_eval.TEST_SEED, p, vad, labels, t, h)
+                                       room_eval.TEST_SEEDS, p, vad, labels, t, h)
     room_val = {} if final else room_eval.room_metrics(
-        int8.predict, splits["val"], sig["val"], music_sig["val"], room_eval.VAL_SEED, p, vad, labels, t, h)
+        int8.predict, splits["val"], sig["val"], music_sig["val"], (room_eval.VAL_SEED,), p, vad, labels, t, h)
     loco = {}
     if args.loco:  # the recipe without one corpus, on all of that corpus
         from training import loco as L
@@ -291,8 +291,8 @@ def convert(args: argparse.Namespace) -> dict:
             "title": f"Speech emotion model {out.name}",
             "command": f"{command} && {convert_cmd}",
             "test": test_q, "float_test": test_f, "parity": par, "baselines": baselines,
-            "room": {f"test (seed {room_eval.TEST_SEED})": room_test,
-                     **({f"validation (seed {room_eval.VAL_SEED})": room_val} if room_val else {})},
+            "room": {room_eval.room_section("test", room_test): room_test,
+                     **({room_eval.room_section("validation", room_val): room_val} if room_val else {})},
             "history": meta.get("history", []), "parameters": n_params, "loco": loco,
         })
     return manifest.metrics

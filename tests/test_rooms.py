@@ -152,17 +152,24 @@ def test_a_new_gates_test_figures_amend_the_models_report(tmp_path):
     import shutil
 
     from tests.conftest import ROOT
-    from training.room_eval import TEST_SEED, update_report
+    from training.room_eval import update_report
 
     shutil.copy(ROOT / "docs" / "models" / "speech" / "report.json", tmp_path / "report.json")
     before = json.loads((tmp_path / "report.json").read_text())
     scored = {k: dict(v, uar=0.123) for k, v in before["test"].items()}
-    update_report(tmp_path, scored, {"room_noise15_uar": 0.456}, "m.tflite", 3)
+    room = {"seeds": [2002, 2004], "room_noise15_uar": 0.456,
+            "per_seed": {"2002": {"room_noise15_uar": 0.5}, "2004": {"room_noise15_uar": 0.412}}}
+    update_report(tmp_path, scored, room, "m.tflite", 3)
     after = json.loads((tmp_path / "report.json").read_text())
     assert after["test"] == scored
-    assert after["room"][f"test (seed {TEST_SEED})"] == {"room_noise15_uar": 0.456}
+    # the test rooms replaced (a one-seed section of an earlier conversion too), validation kept
+    assert [k for k in after["room"] if k.startswith("test")] == ["test (seeds 2002, 2004)"]
+    assert after["room"]["test (seeds 2002, 2004)"] == room
+    assert [k for k in after["room"] if not k.startswith("test")] == [
+        k for k in before["room"] if not k.startswith("test")]
     assert after["command"] == (before["command"] + " && python -m training.room_eval --model m.tflite "
                                 f"--split test --hangover 3 --write-manifest --report {tmp_path}")
     assert after["loco"] == before["loco"] and after["parity"] == before["parity"]
     md = (tmp_path / "report.md").read_text()
     assert "| room_noise15_uar | 0.456 |" in md and "0.123" in md
+    assert "| room_noise15_uar, seed 2004 | 0.412 |" in md and "per_seed" not in md

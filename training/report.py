@@ -89,6 +89,14 @@ def amend_report(folder: Path, edit, command: str) -> None:
     write_report(folder, report)
 
 
+def room_rows(room: dict) -> list[str]:
+    """A room section's table rows: the figures (means over the seeds' rooms), then each seed's."""
+    rows = [f"| {k} | {v} |" for k, v in room.items() if k != "per_seed"]
+    for seed, fig in room.get("per_seed", {}).items():
+        rows += [f"| {k}, seed {seed} | {v} |" for k, v in fig.items()]
+    return rows
+
+
 def write_report(out_dir: Path, report: dict) -> None:
     """report: {'title', 'command', 'test': {set: metrics}, 'float_test', 'parity',
     'baselines', 'history'}"""
@@ -104,7 +112,7 @@ def write_report(out_dir: Path, report: dict) -> None:
         confusion_png(m, out_dir / f"confusion_{name}.png", f"{report['title']}: {name} test (int8)")
     for name, room in report.get("room", {}).items():
         md += ["", f"## In the room: {name} (training/room_eval.py)", "",
-               "| measure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in room.items()]
+               "| measure | value |", "|---|---|"] + room_rows(room)
     if report.get("loco"):
         md += loco_section(report["loco"])
     md += ["", "## Float vs int8 parity", "", "```", json.dumps(report["parity"], indent=1), "```"]
