@@ -225,7 +225,8 @@ def convert(args: argparse.Namespace) -> dict:
     room_test = room_eval.room_metrics(int8.predict, splits["test"], sig["test"], music_sig["test"],
                                        room_eval.TEST_SEEDS, p, vad, labels, t, h)
     room_val = {} if final else room_eval.room_metrics(
-        int8.predict, splits["val"], sig["val"], music_sig["val"], (room_eval.VAL_SEED,), p, vad, labels, t, h)
+        int8.predict, splits["val"], sig["val"], music_sig["val"], (room_eval.VAL_SEED,), p, vad, labels,
+        t, h)
     loco = {}
     if args.loco:  # the recipe without one corpus, on all of that corpus
         from training import loco as L
