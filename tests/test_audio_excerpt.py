@@ -40,3 +40,25 @@ def test_refusals_name_the_reason(tmp_path):
         with pytest.raises(AudioFileError, match=why) as exc:
             decode_excerpt(path, sr, 20.0, 5.0)
         assert exc.value.path == str(path)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_float_file_with_samples_that_are_not_numbers_is_refused(tmp_path, bad):
+    """Regression: a 32-bit float WAV holding NaN or infinity decoded "fine": `library scan`
+    gave it a valence and arousal from garbage int8 input and stored it as a track, and
+    `predict` called it silence. Both decoders now refuse it, naming the file and how many."""
+    from edge.audio.sources import load_audio
+
+    sr = 16000
+    x = (0.3 * np.sin(2 * np.pi * 220 * np.arange(30 * sr) / sr)).astype(np.float32)
+    x[sr: sr + 10] = bad
+    path = tmp_path / "corrupt.wav"
+    sf.write(path, x, sr, subtype="FLOAT")
+    with pytest.raises(AudioFileError, match=r"10 samples are not finite numbers") as exc:
+        decode_excerpt(path, sr, 40.0, 5.0)
+    assert exc.value.path == str(path)
+    with pytest.raises(AudioFileError, match=r"10 samples are not finite numbers"):
+        load_audio(path, sr)
+    x[sr: sr + 10] = 0.0  # the same file, finite: decoded
+    sf.write(path, x, sr, subtype="FLOAT")
+    assert np.isfinite(load_audio(path, sr)).all() and decode_excerpt(path, sr, 40.0, 5.0)[1] == 30.0

@@ -94,6 +94,18 @@ def test_model_runs_and_gives_probabilities(model_copy):
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=0.02)
 
 
+def test_input_that_is_not_finite_is_refused_not_cast_to_an_answer(model_copy):
+    """Regression (the kind of bug a NaN-holding float file showed): NaN or infinity cast to
+    int8 is undefined, and the model answered it like any input; it is now refused."""
+    model = load_model(model_copy, "speech")
+    x = np.zeros((2, *model.input_shape[1:]), np.float32)
+    x[1, 3, 5] = np.nan
+    with pytest.raises(ValueError, match=r"input: 1 value is not a finite number \(NaN or infinity\)"):
+        model.predict(x)
+    x[1, 3, 5] = 0.0
+    assert model.predict(x).shape == (2, model.manifest.n_outputs)
+
+
 def test_sha256_mismatch_is_refused(model_copy):
     data = bytearray(model_copy.read_bytes())
     data[-1] ^= 0xFF

@@ -50,6 +50,15 @@ def _check_file(path: Path) -> None:
         raise AudioFileError(path, "empty file (0 bytes)")
 
 
+def _check_finite(path: Path, data: np.ndarray) -> None:
+    """A float file can hold NaN or infinity, which no microphone records: refuse it (the
+    features and the int8 model would turn them into an answer)."""
+    bad = int(np.count_nonzero(~np.isfinite(data)))
+    if bad:
+        raise AudioFileError(path, f"{bad} samples are not finite numbers (NaN or infinity): "
+                                   "a corrupt floating-point file")
+
+
 def _mono(data: np.ndarray) -> np.ndarray:
     return data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
 
@@ -81,6 +90,7 @@ def load_audio(path: Path | str, sample_rate: int, resample: bool = False) -> np
         raise AudioFileError(path, f"truncated or corrupt audio ({exc})") from None
     if data.shape[0] == 0:
         raise AudioFileError(path, "no audio samples in file")
+    _check_finite(path, data)
     if info.frames > 0 and data.shape[0] < info.frames:
         raise AudioFileError(
             path, f"truncated audio: header says {info.frames} samples, decoded {data.shape[0]}"
@@ -140,6 +150,7 @@ def decode_excerpt(path: Path | str, sample_rate: int, excerpt_s: float,
     if data.shape[0] < min_s * sr:
         raise AudioFileError(path, f"too short: {data.shape[0] / sr:.1f} s of audio, need at "
                                    f"least {min_s:g} s")
+    _check_finite(path, data)
     mono = _mono(data)
     if sr != sample_rate:
         from edge.audio.resample import resample
