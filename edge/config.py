@@ -42,6 +42,7 @@ PASSWORD_ENV = "MOODEDGE_MQTT_PASSWORD"
 CREDENTIAL_NAME = "mqtt-password"
 _TOPIC_PART = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 
 
 # --------------------------------------------------------------------------------------
@@ -172,6 +173,46 @@ def default_device_id() -> str:
     return name[:64] or "moodedge"
 
 
+def check_host(host: str) -> None:
+    """Refuse a broker host that no resolver can take, with the fix for the usual slips
+    (a URL, ``host:port``, a bracketed IPv6 address): a DNS name, an IPv4 or IPv6 address."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    if "://" in host:
+        url = urlsplit(host)
+        try:
+            name, port = url.hostname or "", url.port
+        except ValueError:
+            name, port = url.hostname or "", None
+        secure = url.scheme.lower() in ("mqtts", "ssl", "tls")
+        tls = "; for TLS set [mqtt.tls] enabled = true" if secure else ""
+        raise ConfigError(f"mqtt.host: expected a host name or IP address without a scheme, got {host!r} "
+                          f"(host = {name!r}{f', port = {port}' if port else ''}{tls})")
+    if host.startswith("[") and host.endswith("]"):
+        raise ConfigError(f"mqtt.host: an IPv6 address without brackets: host = {host[1:-1]!r}")
+    if ":" in host:
+        try:
+            ipaddress.ip_address(host.split("%", 1)[0])
+            return
+        except ValueError:
+            name, _, port = host.rpartition(":")
+            if port.isdigit() and ":" not in name and name:
+                raise ConfigError(f"mqtt.host: the port goes in mqtt.port: host = {name!r}, "
+                                  f"port = {int(port)}") from None
+    else:
+        labels = (host[:-1] if host.endswith(".") else host).split(".")
+        if len(host) <= 253 and all(_HOST_LABEL.match(x) for x in labels):
+            if not all(x.isdigit() for x in labels):
+                return
+            try:
+                ipaddress.IPv4Address(host)
+                return
+            except ValueError:
+                pass
+    raise ConfigError(f"mqtt.host: expected a host name or IP address, got {host!r}")
+
+
 def _read_secret(path: Path, where: str) -> str:
     try:
         text = path.read_text(encoding="utf-8")
@@ -186,6 +227,7 @@ def _read_secret(path: Path, where: str) -> str:
 def _resolve(cfg: Config, env: Mapping[str, str]) -> Config:
     """Fill derived defaults (device id, client id, password) and cross-field checks."""
     m = cfg.mqtt
+    check_host(m.host)
     device_id = m.device_id or default_device_id()
     if not _DEVICE_ID.match(device_id):
         raise ConfigError(f"mqtt.device_id: expected 1-64 of [A-Za-z0-9_-], got {device_id!r}")

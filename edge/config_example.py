@@ -7,7 +7,7 @@ EXAMPLE = '''\
 # Unknown keys, wrong types and out-of-range values are rejected at start.
 
 [mqtt]
-host = "localhost"
+host = "localhost"             # a host name or IP address: no mqtt://, the port goes below
 port = 1883
 # device_id = "livingroom"     # default: this machine's host name
 topic_prefix = "moodedge"      # topics are <topic_prefix>/<device_id>/...

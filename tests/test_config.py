@@ -147,3 +147,32 @@ def test_an_integer_too_large_for_a_float_is_a_clear_error_not_a_traceback(tmp_p
     res = run_cli("config", "check", str(path))
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "threshold_db" in res.stderr
+
+
+@pytest.mark.parametrize(("host", "message"), [
+    ("", r"mqtt.host: expected a host name or IP address, got ''"),
+    (" ", r"mqtt.host: expected a host name or IP address, got ' '"),
+    ("mqtt://homeassistant.local", r"mqtt.host: expected a host name or IP address without a scheme, "
+                                   r"got 'mqtt://homeassistant.local' \(host = 'homeassistant.local'"),
+    ("mqtts://broker.lan:8883/", r"without a scheme.*host = 'broker.lan'.*mqtt.tls"),
+    ("homeassistant.local:1883", r"mqtt.host: the port goes in mqtt.port: host = 'homeassistant.local', "
+                                 r"port = 1883"),
+    ("[::1]", r"mqtt.host: an IPv6 address without brackets: host = '::1'"),
+    ("192.168.1.300", r"mqtt.host: expected a host name or IP address, got '192.168.1.300'"),
+    ("my broker", r"mqtt.host: expected a host name or IP address, got 'my broker'"),
+    ("a..b", r"mqtt.host: expected a host name or IP address, got 'a..b'"),
+])
+def test_a_broker_host_that_cannot_be_one_is_refused_with_the_fix(host, message):
+    """Regression: mqtt.host was any string, so `config check` said ok to '', 'mqtt://…' and
+    'host:1883' (printing 'broker homeassistant.local:1883:1883'), and the daemon then retried
+    a name that can never resolve, for ever."""
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"mqtt": {"host": host}}, env={})
+    with pytest.raises(ConfigError, match=message):  # --mqtt-host too
+        load_config(None, {"mqtt.host": host}, env={})
+
+
+@pytest.mark.parametrize("host", ["localhost", "homeassistant.local", "192.168.1.30", "::1",
+                                  "fe80::1%eth0", "mqtt-broker_1.example.com", "Broker.LAN."])
+def test_host_names_and_addresses_are_accepted(host):
+    assert parse_config({"mqtt": {"host": host}}, env={}).mqtt.host == host
