@@ -171,10 +171,35 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         cfg = load_config(args.file)
     except ConfigError as exc:
         return _fail(str(exc))
+    for problem in _unloadable(cfg):
+        return _fail(f"{args.file}: {problem}")
     m = cfg.mqtt
     print(f"ok: {args.file}: device {m.device_id}, broker {m.host}:{m.port}"
           f"{' (TLS)' if m.tls.enabled else ''}, topics {m.base_topic}/…")
     return 0
+
+
+def _unloadable(cfg) -> list[str]:
+    """Each enabled modality's recogniser and model loaded as the daemon loads them: why the
+    daemon would run without one, naming the config key that decides it."""
+    from edge.recognisers import load_recogniser
+    from edge.vision.expression import FaceOptions
+
+    out = []
+    for section, model_key, what, loaded in (
+        ("audio", "speech_model", "the voice",
+         lambda: load_recogniser("speech", cfg.audio.recogniser, cfg.audio.speech_model)),
+        ("camera", "face_model", "the faces",
+         lambda: load_recogniser("face", cfg.camera.recogniser, cfg.camera.face_model, cfg.face,
+                                 FaceOptions())),
+    ):
+        if not getattr(cfg, section).enabled:
+            continue
+        rec, why = loaded()
+        if rec is None:
+            key = model_key if "model unavailable" in why else "recogniser"
+            out.append(f"{section}.{key}: {why} (the daemon would run without {what})")
+    return out
 
 
 def cmd_config_example(args: argparse.Namespace) -> int:

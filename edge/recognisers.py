@@ -56,6 +56,8 @@ def load_recogniser(kind: str, spec: str, model: Path | None,
         rec = factory(*args)
     except (ModelError, ValueError, OSError, LookupError) as exc:
         return None, f"{kind} model unavailable: {exc}"
+    except Exception as exc:  # a plugin's factory may raise anything: the modality is absent
+        return None, f"{spec} failed to build a {kind} recogniser ({type(exc).__name__}: {exc})"
     if not callable(getattr(rec, method, None)):
         return None, f"{spec} returned {type(rec).__name__} without {method}()"
     return rec, ""

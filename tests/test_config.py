@@ -176,3 +176,26 @@ def test_a_broker_host_that_cannot_be_one_is_refused_with_the_fix(host, message)
                                   "fe80::1%eth0", "mqtt-broker_1.example.com", "Broker.LAN."])
 def test_host_names_and_addresses_are_accepted(host):
     assert parse_config({"mqtt": {"host": host}}, env={}).mqtt.host == host
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ('[audio]\nrecogniser = "nonsense"\n', "audio.recogniser: no speech recogniser installed (nonsense: "),
+    ('[audio]\nspeech_model = "{tmp}/gone.tflite"\n', "audio.speech_model: speech model unavailable: "),
+    ('[camera]\nface_model = "{tmp}"\n', "camera.face_model: face model unavailable: "),
+    ('[camera]\nrecogniser = "edge.audio.speech:speech_recogniser"\n',
+     "camera.recogniser: edge.audio.speech:speech_recogniser failed to build a face recogniser "
+     "(TypeError: "),
+])
+def test_config_check_loads_what_the_daemon_would_and_names_the_field(tmp_path, text, said):
+    """Regression: `config check` said ok to a recogniser that does not import and a model
+    file that does not exist; the daemon then ran without that voice or camera (a warning
+    in the journal). It now loads each enabled modality as the daemon does."""
+    f = tmp_path / "c.toml"
+    f.write_text(text.replace("{tmp}", str(tmp_path)))
+    r = run_cli("config", "check", str(f), timeout=60)
+    assert r.returncode == 2, r.stdout
+    assert f"error: {f}: {said}" in r.stderr and "the daemon would run without" in r.stderr
+    f.write_text(text.replace("{tmp}", str(tmp_path)).replace("[audio]", "[audio]\nenabled = false")
+                 .replace("[camera]", "[camera]\nenabled = false"))
+    r = run_cli("config", "check", str(f), timeout=60)  # a disabled modality is not loaded
+    assert r.returncode == 0 and r.stdout.startswith(f"ok: {f}"), r.stderr

@@ -275,6 +275,21 @@ def test_recognisers_come_from_the_registry_with_a_clear_why_not():
     assert why == "" and rec.params.sample_rate == 16000  # a spec older configs wrote
 
 
+def test_a_factory_that_raises_anything_is_a_why_not_not_a_crash_at_start():
+    """Regression: the speech factory named as the camera's recogniser took the face options
+    for its VAD threshold and raised TypeError, which load_recogniser let through: the
+    daemon (and `config check`) died with a traceback. A plugin's factory may raise anything;
+    the modality is then absent with the reason."""
+    from edge.recognisers import load_recogniser
+    from edge.vision.expression import FaceOptions
+
+    rec, why = load_recogniser("face", "edge.audio.speech:speech_recogniser", None,
+                               FaceOptions(), FaceOptions())
+    assert rec is None
+    assert why.startswith("edge.audio.speech:speech_recogniser failed to build a face recogniser "
+                          "(TypeError: "), why
+
+
 def test_the_hubs_playback_state_lowers_the_voice_weight_and_shows_in_stats(tmp_path):
     """{"cmd": "playback", "state": "playing"}: fusion weighs the voice by
     music_voice_factor while music plays, and back when it stops; stats show the state."""
