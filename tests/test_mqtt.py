@@ -65,6 +65,9 @@ def test_valid_commands_parse(payload, expect):
     (b'{"cmd": "status", "id": [1]}', "id: expected a string"),
     (b"[" * 3000 + b"]" * 3000, "payload too large"),
     (b"[" * 2000 + b"]" * 2000, "nested too deeply"),
+    # regression: a key given twice took the last value ("pause" then "resume": resumed)
+    (b'{"cmd": "pause", "cmd": "resume"}', "key 'cmd' is given twice"),
+    (b'{"cmd": "set_target", "valence": 0.5, "arousal": 0, "valence": -0.5}', "key 'valence' is given twice"),
 ])
 def test_bad_commands_say_what_was_expected(payload, message):
     with pytest.raises(CommandError) as e:

@@ -205,3 +205,15 @@ def test_default_db_path():
     assert default_db_path({"MOODEDGE_STATE_DIR": "/var/lib/me"}) == Path(
         "/var/lib/me/catalogue.sqlite")
     assert default_db_path({}) == Path.home() / ".local/share/moodedge/catalogue.sqlite"
+
+
+def test_a_column_named_twice_in_the_header_is_refused_not_read_from_the_last(tmp_path, cat):
+    """Regression: `valence` twice in the header imported the last one's value without a
+    word (csv.DictReader keeps the last); which one was meant cannot be known."""
+    p = write(tmp_path, "uri,title,artist,valence,arousal,valence\nx:1,A,B,0.1,0.2,0.5\n")
+    with pytest.raises(CatalogError, match=r"line 1: column 'valence' is in the header 2 times"):
+        cat.import_csv(p)
+    assert len(cat) == 0
+    # a repeated column the layout does not read (here two unnamed ones) is no ambiguity
+    cat.import_csv(write(tmp_path, "uri,title,artist,valence,arousal,,\nx:1,A,B,0.1,0.2,,\n"))
+    assert len(cat) == 1

@@ -310,6 +310,17 @@ def test_lexicon_match_by_mbid_and_name_and_preferred(music, tmp_path):
         assert top.track.uri == flac["uri"]
 
 
+def test_a_lexicon_column_named_twice_is_refused(tmp_path):
+    """Regression: as the catalogue CSV, a lexicon with `valence` twice took the last one."""
+    from edge.music.catalog import CatalogError
+    from edge.music.lexicon import parse_lexicon
+
+    lex = tmp_path / "deezer.csv"
+    lex.write_text("artist_name,track_name,valence,arousal,valence\nA,T,0.1,0.2,0.9\n", encoding="utf-8")
+    with pytest.raises(CatalogError, match=r"deezer.csv: line 1: column 'valence' is in the header 2 times"):
+        parse_lexicon(lex, "deezer")
+
+
 def test_lexicon_wrong_header_refused_nothing_written(music, tmp_path):
     lex = tmp_path / "muse_v3.csv"
     lex.write_text("track,artist,valence,arousal\nA,B,5,5\n", encoding="utf-8")

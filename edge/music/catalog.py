@@ -177,6 +177,16 @@ def _number(
     return x
 
 
+def refuse_repeated_columns(path: Path, header: list[str], used: list[str]) -> None:
+    """A column the layout reads that the header names more than once is ambiguous (a
+    csv.DictReader row keeps the last one's value): refuse it."""
+    for column in dict.fromkeys(used):
+        n = header.count(column)
+        if n > 1:
+            raise CatalogError(f"{path}: line 1: column {column!r} is in the header {n} times; "
+                               "keep one (which is meant cannot be told)")
+
+
 def parse_csv(path: str | Path, mapping: ColumnMapping) -> list[Track]:
     """Read and validate every row of a CSV file; :class:`CatalogError` on the first problem."""
     path = Path(path)
@@ -192,6 +202,8 @@ def parse_csv(path: str | Path, mapping: ColumnMapping) -> list[Track]:
         raise CatalogError(
             f"{path}: line 1: missing column(s) {missing}; the header has {list(header)}{hint}"
         )
+    refuse_repeated_columns(path, list(header), [*mapping.required_columns(),
+                                                 *filter(None, (mapping.duration, mapping.genre))])
     lo = 0.0 if mapping.unit_scale else -1.0
     uri_cols = _template_fields(mapping.uri)
     tracks: list[Track] = []

@@ -27,7 +27,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.music.catalog import Catalog, CatalogError, read_utf8
+from edge.music.catalog import Catalog, CatalogError, read_utf8, refuse_repeated_columns
 from edge.music.library import Library
 
 _SCHEMA = """
@@ -105,6 +105,7 @@ def parse_lexicon(path: Path, fmt: str) -> list[tuple[str, str | None, str, str,
     if missing:
         raise CatalogError(f"{path}: line 1: missing column(s) {missing} for --format {fmt}; "
                            f"the header has {list(header)}")
+    refuse_repeated_columns(Path(path), list(header), required)
     rows = []
     for row in reader:
         where = f"{path}: line {reader.line_num}"

@@ -262,13 +262,29 @@ def doc_lines() -> list[str]:
     return [f"    {s.example:<56} {s.doc}" for s in COMMANDS.values()]
 
 
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object hook: a key given twice is ambiguous (json.loads keeps the last)."""
+    out: dict = {}
+    for k, v in pairs:
+        if k in out:
+            raise _RepeatedKey(f"key {k!r} is given twice; which is meant cannot be told")
+        out[k] = v
+    return out
+
+
 def parse_command(payload: bytes | str) -> Command:
     """Parse one ``cmd`` payload; raises :class:`CommandError` with a clear message."""
     if len(payload) > MAX_PAYLOAD:
         raise CommandError(f"payload too large ({len(payload)} bytes; at most {MAX_PAYLOAD})")
     try:
         text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_no_repeated_keys)
+    except _RepeatedKey as exc:
+        raise CommandError(str(exc)) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise CommandError(f"payload is not valid UTF-8 JSON: {exc}") from None
     except RecursionError:
