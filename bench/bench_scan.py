@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import edge.cli  # noqa: E402
 
-edge.cli.blas_threads_for(["library"])  # edge-cli's process settings: one BLAS thread, before NumPy
+edge.cli.one_blas_thread()  # edge-cli's process settings: one BLAS thread, before NumPy
 
 CHILD = """
 import json, resource, sys, time

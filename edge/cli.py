@@ -12,19 +12,15 @@ from edge import __version__
 from edge.argtypes import number
 from edge.paths import path_arg
 
-BLAS_OWN_THREADS = ("predict",)  # commands that keep OpenBLAS's default threads
 
-
-def blas_threads_for(argv: list[str]) -> None:
+def one_blas_thread() -> None:
     """One BLAS thread per process unless the user says otherwise; effective only before
-    NumPy loads (building the parser loads it).  The scanner and the daemon run their own
-    worker threads over small matrices, and OpenBLAS's threads (one per core by default)
-    spin beside them: features cost 170 ms of CPU per scanned track with them and 40 ms
-    without.  ``predict`` works through its files in one thread, where they help: the 360
-    RAVDESS test clips took 5.5 s with one and 4.0 s with two on a 2-core machine."""
-    command = next((a for a in argv if not a.startswith("-")), None)
-    if command in BLAS_OWN_THREADS:
-        return
+    NumPy loads (building the parser loads it).  The feature path's matrices are small
+    (a clip's frames by 257 bins by 40 bands), and OpenBLAS's threads (one per core by
+    default) spin beside the scanner's and the daemon's workers: features cost 170 ms of
+    CPU per scanned track with them and 40 ms without.  ``predict`` too: over the 360 RAVDESS
+    test clips on the 2-core machine, 3.8 s with one thread against 4.7 s with two (medians
+    of five, session 21; an earlier feature path had gained from two)."""
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
 
@@ -135,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    blas_threads_for(argv)
+    one_blas_thread()
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
