@@ -41,6 +41,10 @@ NOISE_TOO_HIGH_DB = -40.0  # pre-emphasised noise floor at which speech is hard 
 CLIP_LEVEL = 0.999  # |sample| counted as clipped
 CLIPPED_FRACTION_FAIL = 0.001  # of samples, in runs of >= 3
 TOO_QUIET_DBFS = -38.0  # active speech level
+NO_SIGNAL_DBFS = -80.0  # active level below this: digital silence (a muted or wrong input), not speech
+NO_ROOM_DBFS = -95.0  # a room's frame level (95th percentile) below 16-bit quantisation noise
+MUTED_ADVICE = ("is the microphone muted, or another input chosen? check its capture switch in "
+                "alsamixer, or name it with --audio-device")
 TOO_LOUD_DBFS = -10.0
 TARGET_DBFS = -26.0
 
@@ -81,6 +85,10 @@ def noise_step(noise: np.ndarray, p: F.FeatureParams, vad: VadParams | None = No
                           "record at least 5 s of the room in silence")
     levels = F.frame_levels_db(F.mfcc(noise, p), p)
     floor = float(np.percentile(levels, 95))
+    if floor < NO_ROOM_DBFS:
+        return StepResult("room noise", FAIL, f"no signal: the recording is digital silence "
+                                              f"({floor:.0f} dBFS), no room can be that quiet",
+                          MUTED_ADVICE, {"noise_floor_db": round(floor, 2)})
     threshold = float(min(-10.0, max(-120.0, floor + VAD_MARGIN_DB)))
     data = {"noise_floor_db": round(floor, 2), "threshold_db": round(threshold, 2),
             "noise_median_db": round(float(np.median(levels)), 2)}
@@ -125,10 +133,13 @@ def active_level_dbfs(x: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(10 ** (active / 10))))
 
 
-def mic_step(speech: np.ndarray, mixer: str | None = None) -> StepResult:
+def mic_step(speech: np.ndarray, mixer: str | None = None, sample_rate: int = 16000) -> StepResult:
     """Check a recording of normal speech for clipping and level; suggest a gain."""
     if speech.size == 0:
         return StepResult("microphone level", FAIL, "no audio", "check the microphone")
+    if speech.size < sample_rate:
+        return StepResult("microphone level", FAIL, "less than 1 s of audio",
+                          "record at least 5 s of normal speech")
     peak = float(np.max(np.abs(speech)))
     peak_db = 20 * math.log10(max(peak, 1e-9))
     level = active_level_dbfs(speech)
@@ -137,6 +148,10 @@ def mic_step(speech: np.ndarray, mixer: str | None = None) -> StepResult:
     control = f" (ALSA mixer control {mixer!r}: `amixer sset '{mixer}' {gain:+.0f}dB`)" if mixer else ""
     data = {"peak_dbfs": round(peak_db, 2), "active_level_dbfs": round(level, 2),
             "clipped_fraction": round(clipped, 6), "suggested_gain_db": gain}
+    if level < NO_SIGNAL_DBFS:
+        return StepResult("microphone level", FAIL,
+                          f"no signal: the recording is digital silence ({level:.0f} dBFS)",
+                          MUTED_ADVICE, data)
     if clipped > CLIPPED_FRACTION_FAIL:
         return StepResult("microphone level", FAIL,
                           f"clipped: {clipped:.2%} of samples at full scale",

@@ -262,7 +262,7 @@ def run_steps(args, out) -> tuple[list[C.StepResult], dict]:
             speech.extend(clips)
             joined = np.concatenate(clips)
             extras["speech_levels"] = F.frame_levels_db(F.mfcc(joined, p), p)
-            return _step(out, C.mic_step(joined, C.alsa_capture_control()))
+            return _step(out, C.mic_step(joined, C.alsa_capture_control(), p.sample_rate))
         results.append(guarded("microphone level", mic))
     else:
         results.append(_step(out, C.StepResult("microphone level", C.SKIPPED, "no --speech-file given")))

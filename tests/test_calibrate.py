@@ -88,6 +88,30 @@ def test_clipped_and_quiet_recordings_are_flagged():
     assert C.mic_step(good).status == C.PASS
 
 
+def test_a_silent_or_too_short_speech_recording_fails_instead_of_asking_for_154_db():
+    """Regression: a recording of digital silence (a muted or wrong input) was "too quiet:
+    speech at -180.0 dBFS" with "raise the input gain by about 154 dB", and 50 ms of audio
+    was measured as speech at all. Both now fail with what to check."""
+    r = C.mic_step(np.zeros(5 * SR, np.float32), sample_rate=SR)
+    assert r.status == C.FAIL and "no signal" in r.message and "muted" in r.advice
+    assert "dB" not in r.advice
+    hiss = np.random.default_rng(0).normal(0, 1e-6, 5 * SR).astype(np.float32)  # -120 dBFS
+    r = C.mic_step(hiss, sample_rate=SR)
+    assert r.status == C.FAIL and "no signal" in r.message
+    r = C.mic_step(np.full(800, 0.05, np.float32), sample_rate=SR)
+    assert r.status == C.FAIL and "less than 1 s of audio" in r.message
+
+
+def test_a_room_recorded_through_a_muted_microphone_fails_not_sets_the_gate_to_minus_120():
+    """Regression, the same kind in the noise step: digital silence gave "noise floor -180.0
+    dBFS, voice threshold set to -120.0 dBFS" (PASS), a gate every fan would pass later."""
+    r = C.noise_step(np.zeros(6 * SR, np.float32), P)
+    assert r.status == C.FAIL and "no signal" in r.message and "muted" in r.advice
+    assert "threshold_db" not in r.data
+    quiet = room_noise(6, seed=3, level=0.0005)  # a quiet room through a working microphone
+    assert C.noise_step(quiet, P).status == C.PASS
+
+
 def test_calibration_file_round_trip_history_and_restore(tmp_path):
     first = C.Calibration.from_steps([C.StepResult("room noise", C.PASS, "ok",
                                                    data={"threshold_db": -60.0})])
