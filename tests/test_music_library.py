@@ -176,6 +176,18 @@ def test_bad_files_each_listed_with_reason_exit_0(bad, tmp_path):
     assert text.stdout.count("failed: ") == 5
 
 
+def test_a_path_argument_that_does_not_exist_is_an_error_not_a_successful_scan(music, tmp_path):
+    """Regression: `library scan /mnt/musci` (a typo) printed "failed 1 … not found" and
+    exited 0, so a script or timer took it for a scan. A path given on the command line
+    that is not there is now refused before anything is scanned, exit 1; bad files found
+    in a folder stay listed failures with exit 0."""
+    db = tmp_path / "c.sqlite"
+    res = run_cli("library", "scan", str(music), str(tmp_path / "musci"), "--db", str(db))
+    assert res.returncode == 1, res.stdout
+    assert f"error: {tmp_path / 'musci'}: no such file or folder" in res.stderr
+    assert not db.exists() or len(Catalog(db)) == 0
+
+
 def test_rescan_still_names_the_bad_files_it_skips(bad, tmp_path):
     """Regression: a second scan of a folder skipped the unchanged bad files and said
     "failed 0" with no list, as if they had become good; it now names each, with the reason

@@ -71,6 +71,9 @@ class _Progress:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     db = args.db or default_db_path()
+    for path in args.paths:  # a typo is not a scan with one failure: nothing is scanned
+        if not Path(path).exists():
+            return _fail(f"{path}: no such file or folder")
 
     def line(r: ScanResult) -> None:
         print(json.dumps(r.to_json()), flush=True)
