@@ -202,6 +202,12 @@ def _preemphasis(signal: np.ndarray, coeff: float, previous: float | None = None
     return out
 
 
+def _frames(x: np.ndarray, n: int, step: int) -> np.ndarray:
+    """The frames of ``n`` samples every ``step`` that fit in ``x``: a read-only view (the
+    windowing makes the one copy), not a gathered index array."""
+    return np.lib.stride_tricks.sliding_window_view(x, n)[::step]
+
+
 def _frame_features(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
     """MFCC rows for already pre-emphasised, un-windowed frames (n, frame_len)."""
     win, fb_t, dct_t, _, floor = _tables(p)
@@ -244,8 +250,7 @@ def mfcc(signal: np.ndarray, p: FeatureParams) -> np.ndarray:
     n, step = p.frame_len, p.frame_step
     numframes = 1 if len(x) <= n else 1 + int(math.ceil((len(x) - n) / step))
     padded = np.concatenate([x, np.zeros((numframes - 1) * step + n - len(x))])
-    idx = np.arange(n)[None, :] + step * np.arange(numframes)[:, None]
-    return _frame_features(padded[idx], p).astype(np.float32)
+    return _frame_features(_frames(padded, n, step), p).astype(np.float32)
 
 
 def frame_levels_db(feats: np.ndarray, p: FeatureParams) -> np.ndarray:
@@ -280,8 +285,7 @@ class StreamingMFCC:
         count = 0 if len(self._buf) < n else 1 + (len(self._buf) - n) // step
         if count == 0:
             return np.zeros((0, self.p.n_features), np.float32)
-        idx = np.arange(n)[None, :] + step * np.arange(count)[:, None]
-        out = _frame_features(self._buf[idx], self.p).astype(np.float32)
+        out = _frame_features(_frames(self._buf, n, step)[:count], self.p).astype(np.float32)
         self._buf = self._buf[count * step :]
         self._emitted_any = True
         return out
