@@ -50,8 +50,10 @@ def add_commands(sub) -> None:
     ap.add_argument("--seconds", type=number(0.0, 600.0, above=True), default=8.0,
                     help="length of each microphone recording")
     ap.add_argument("--audio-device", help="microphone name (substring) for the live steps")
-    ap.add_argument("--sample-rate", type=number(8000, 192000, integer=True), default=16000,
-                    help="capture rate (the model's: 16000)")
+    ap.add_argument("--sample-rate", type=number(8000, 192000, integer=True), default=None,
+                    help="the microphone's capture rate (default: the speech model's, else the "
+                         "microphone's own); what is recorded, and --noise-file/--speech-file at "
+                         "any rate, are resampled to the model's rate")
     ap.add_argument("--skip", nargs="+", choices=STEPS, default=[], help="steps to skip")
     ap.add_argument("--speech-model", type=path_arg,
                     help="speech .tflite for the baseline step (default: the config's audio.speech_model)")
@@ -180,35 +182,45 @@ def _ask(args, out, prompt: str) -> bool:
     return answer.strip().lower() not in ("s", "skip", "n", "no")
 
 
-def _record(args, seconds: float) -> np.ndarray:
-    """Record from the microphone; CalibrationError with what to do when there is none."""
+def _record(args, seconds: float, rate: int) -> np.ndarray:
+    """Record from the microphone at --sample-rate (default ``rate``, else the device's own
+    rate) and return it at ``rate``; CalibrationError with what to do when there is none."""
     try:
         import sounddevice as sd
 
-        from edge.audio.sources import find_input_device
+        from edge.audio.sources import capture_rate, find_input_device
 
         index = find_input_device(args.audio_device)
-        sd.check_input_settings(device=index, channels=1, samplerate=args.sample_rate, dtype="float32")
-        data = sd.rec(int(seconds * args.sample_rate), samplerate=args.sample_rate, channels=1,
-                      dtype="float32", device=index)
+        capture = args.sample_rate or capture_rate(sd, index, rate)
+        sd.check_input_settings(device=index, channels=1, samplerate=capture, dtype="float32")
+        data = sd.rec(int(seconds * capture), samplerate=capture, channels=1, dtype="float32",
+                      device=index)
         sd.wait()
-        return data[:, 0].copy()
+        x = data[:, 0].copy()
     except (OSError, LookupError) as exc:  # PortAudio missing, no device, bad rate
         raise C.CalibrationError(
             f"microphone: {exc}. Plug in a microphone, check `arecord -l`, choose it with "
             f"--audio-device NAME, or give --noise-file/--speech-file") from None
     except Exception as exc:  # sounddevice.PortAudioError and friends
         raise C.CalibrationError(
-            f"microphone: cannot record at {args.sample_rate} Hz ({exc}); check the device "
-            f"supports it (`arecord --dump-hw-params`) or give --noise-file/--speech-file") from None
+            f"microphone: cannot record at {args.sample_rate or rate} Hz ({exc}); check the "
+            f"device supports it (`arecord --dump-hw-params`) or give --noise-file/--speech-file"
+        ) from None
+    if capture == rate:
+        return x
+    from edge.audio.resample import resample
+
+    return resample(x, capture, rate)
 
 
-def _audio(args, path: Path | None, seconds: float) -> np.ndarray:
+def _audio(args, path: Path | None, seconds: float, rate: int) -> np.ndarray:
+    """A recording at ``rate`` (the speech model's): the file's, resampled from its own
+    rate, or the microphone's."""
     from edge.audio.sources import load_audio
 
     if path is not None:
-        return load_audio(path, args.sample_rate)
-    return _record(args, seconds)
+        return load_audio(path, rate, resample=True)
+    return _record(args, seconds, rate)
 
 
 def _step(out, result: C.StepResult) -> C.StepResult:
@@ -245,7 +257,7 @@ def run_steps(args, out) -> tuple[list[C.StepResult], dict]:
     elif args.noise_file or live:
         def noise():
             p = speech_params()
-            x = _audio(args, args.noise_file, args.seconds)
+            x = _audio(args, args.noise_file, args.seconds, p.sample_rate)
             extras["noise_levels"] = F.frame_levels_db(F.mfcc(x, p), p)
             return _step(out, C.noise_step(x, p, args.cfg.audio.vad, **no_speech_gate(args)))
         results.append(guarded("room noise", noise))
@@ -258,7 +270,7 @@ def run_steps(args, out) -> tuple[list[C.StepResult], dict]:
     elif args.speech_file or live:
         def mic():
             p = speech_params()
-            clips = [_audio(args, f, args.seconds) for f in (args.speech_file or [None])]
+            clips = [_audio(args, f, args.seconds, p.sample_rate) for f in (args.speech_file or [None])]
             speech.extend(clips)
             joined = np.concatenate(clips)
             extras["speech_levels"] = F.frame_levels_db(F.mfcc(joined, p), p)

@@ -171,7 +171,7 @@ def probe_microphone(ctx: Context) -> StepResult:
     except (ImportError, OSError) as exc:  # OSError: no PortAudio library
         return _result("microphone", FAIL, f"sounddevice/PortAudio not usable: {exc}",
                        "sudo apt install libportaudio2; pip install sounddevice")
-    from edge.audio.sources import find_input_device
+    from edge.audio.sources import capture_rate, find_input_device
 
     inputs = [d["name"] for d in sd.query_devices() if d["max_input_channels"] > 0]
     if not inputs:
@@ -185,15 +185,16 @@ def probe_microphone(ctx: Context) -> StepResult:
     except (LookupError, ValueError, sd.PortAudioError) as exc:
         return _result("microphone", FAIL, str(exc),
                        "set audio.device to part of one of the input names", inputs=inputs)
-    rate = _speech_sample_rate(ctx)
+    want = _speech_sample_rate(ctx)
     try:
+        rate = capture_rate(sd, index, want)  # the device's own rate when it refuses the model's
         with sd.InputStream(device=index, channels=1, samplerate=rate, dtype="float32") as s:
             block, _ = s.read(rate // 10)
     except sd.PortAudioError as exc:
         if _held_by_service(str(exc)):
             return _result("microphone", PASS, f"{name!r}: in use by the running {SERVICE}",
                            inputs=inputs, device=name)
-        return _result("microphone", FAIL, f"{name!r}: cannot record at {rate} Hz: {exc}",
+        return _result("microphone", FAIL, f"{name!r}: cannot record at {want} Hz: {exc}",
                        "close other programs recording from it (or stop the service: sudo "
                        "systemctl stop moodedge); check it with `arecord -l`", inputs=inputs)
     level = level_dbfs(block)
@@ -201,7 +202,8 @@ def probe_microphone(ctx: Context) -> StepResult:
         return _result("microphone", WARN, f"{name!r} records at {rate} Hz, but the samples are "
                        "not numbers (NaN/inf)", "try another input (audio.device)",
                        inputs=inputs, device=name)
-    return _result("microphone", PASS, f"{name!r} records at {rate} Hz (level {level:.0f} dBFS); "
+    resampled = f" (resampled to {want} Hz)" if rate != want else ""
+    return _result("microphone", PASS, f"{name!r} records at {rate} Hz{resampled} (level {level:.0f} dBFS); "
                    f"inputs: {', '.join(map(repr, inputs))}", inputs=inputs, device=name)
 
 

@@ -227,11 +227,41 @@ def test_no_microphone_and_bad_rate_fail_with_advice(tmp_path):
                   str(tmp_path), "--audio-device", "no-such-microphone-xyz", "--seconds", "1")
     assert res.returncode == 1
     assert "microphone" in res.stdout and ("--noise-file" in res.stdout)
-    rate = tmp_path / "cd.wav"
-    sf.write(rate, np.zeros(44100, np.float32), 44100)
-    res = run_cli("calibrate", "--yes", "--skip", "camera", "mic", "baseline", "--state-dir",
-                  str(tmp_path), "--noise-file", str(rate))
-    assert res.returncode == 1 and "44100 Hz, expected 16000 Hz" in res.stdout
+
+
+@needs_data
+def test_recordings_at_other_rates_are_heard_at_the_models_rate(tmp_path):
+    """Regression: a 44.1 or 48 kHz recording (a phone's) was refused, "expected 16000 Hz
+    (pass --resample ...)", a flag calibrate does not have; and with --sample-rate 48000 it
+    was read at 48 kHz and measured through 16 kHz feature frames (a third of the speed).
+    Files are now resampled to the speech model's rate, and --sample-rate is the
+    microphone's capture rate only: the same room and voice give the same calibration."""
+    from edge.audio.resample import resample
+
+    noise = room_noise(6, seed=4)
+    speech = [load_audio(ravdess_clip(21, "01", "01", s, "01"), SR) for s in ("01", "02")]
+    runs = {}
+    for rate, extra in ((16000, []), (48000, []), (44100, ["--sample-rate", "48000"])):
+        d = tmp_path / str(rate)
+        d.mkdir()
+        sf.write(d / "noise.wav", resample(noise, SR, rate), rate)
+        args = ["calibrate", "--yes", "--json", "--state-dir", str(d), "--skip", "camera",
+                "--noise-file", str(d / "noise.wav"), *extra]
+        for i, x in enumerate(speech):
+            sf.write(d / f"s{i}.wav", resample(x, SR, rate), rate)
+            args += ["--speech-file", str(d / f"s{i}.wav")]
+        res = run_cli(*args)
+        assert res.returncode == 0, res.stderr + res.stdout
+        assert "[PASS] room noise" in res.stderr and "[PASS] microphone level" in res.stderr, res.stderr
+        runs[rate] = json.loads(res.stdout)
+    steps = {rate: {s["name"]: s["data"] for s in r["calibration"]["steps"]} for rate, r in runs.items()}
+    for rate in (48000, 44100):
+        assert steps[rate]["room noise"]["threshold_db"] == pytest.approx(
+            steps[16000]["room noise"]["threshold_db"], abs=1.0)
+        assert steps[rate]["microphone level"]["active_level_dbfs"] == pytest.approx(
+            steps[16000]["microphone level"]["active_level_dbfs"], abs=0.5)
+        assert runs[rate]["calibration"]["offsets"]["voice"] == pytest.approx(
+            runs[16000]["calibration"]["offsets"]["voice"], abs=0.05)
 
 
 def default_sigint() -> None:

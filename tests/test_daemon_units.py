@@ -97,6 +97,60 @@ def test_a_failing_microphone_is_retried_with_backoff_then_runs(monkeypatch):
     assert out.stats.get("dropped") == 4  # a live source drops, never blocks
 
 
+def test_a_microphone_that_records_at_48_khz_only_is_resampled_as_it_streams(monkeypatch):
+    """Regression: the microphone was opened at the model's 16 kHz only, so a microphone
+    whose ALSA device takes 48 kHz only (many I2S ones) failed "Invalid sample rate" and
+    the daemon retried for ever without a voice. It now records at the device's own rate
+    and resamples the stream. (sounddevice stands in for the hardware: a 48 kHz-only
+    device feeding a 440 Hz tone through the callback, as PortAudio does.)"""
+    import sys
+    import types
+
+    from edge.audio import sources as audio_sources
+
+    sd = types.ModuleType("sounddevice")
+
+    class PortAudioError(Exception):
+        pass
+
+    opened = []
+
+    def check_input_settings(device=None, channels=None, samplerate=None, dtype=None):
+        if samplerate != 48000:
+            raise PortAudioError("Error opening InputStream: Invalid sample rate [PaErrorCode -9997]")
+
+    class InputStream:
+        def __init__(self, device, channels, samplerate, dtype, blocksize, callback):
+            check_input_settings(samplerate=samplerate)
+            opened.append((samplerate, blocksize))
+            t = np.arange(48000 * 2) / 48000
+            tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            for i in range(0, len(tone), blocksize):  # queued before the first read
+                callback(tone[i:i + blocksize, None], blocksize, None, None)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    sd.PortAudioError = PortAudioError
+    sd.check_input_settings = check_input_settings
+    sd.query_devices = lambda index=None, kind=None: {"name": "i2s mic", "default_samplerate": 48000.0,
+                                                      "max_input_channels": 1}
+    sd.InputStream = InputStream
+    monkeypatch.setitem(sys.modules, "sounddevice", sd)
+    got = []
+    blocks = audio_sources.microphone_blocks(None, 16000, 0.1, stop=lambda: len(got) >= 20)
+    for b in blocks:
+        got.append(b)
+    assert opened == [(48000, 4800)]
+    y = np.concatenate(got)
+    assert abs(len(y) - 32000) < 80  # 2 s at 16 kHz, less the filter's reach
+    want = 0.3 * np.sin(2 * np.pi * 440 * np.arange(len(y)) / 16000)
+    assert np.abs(y - want)[100:].max() < 2e-3
+
+
 def _estimate(v, a, conf=0.6):
     c = ModalityContribution(v, a, conf, 0.5, conf, 1.0)
     return MoodEstimate(time.monotonic(), v, a, conf, "excited", {"voice": c})

@@ -52,7 +52,13 @@ def _sounddevice_without_input(monkeypatch):
             pass
 
         sd.PortAudioError = PortAudioError
-        sd.query_devices = lambda *a, **k: []
+
+        def query_devices(device=None, kind=None):  # as sounddevice answers with no input
+            if kind is not None:
+                raise PortAudioError("Error querying device -1")
+            return []
+
+        sd.query_devices = query_devices
         monkeypatch.setitem(sys.modules, "sounddevice", sd)
     assert not issubclass(sd.PortAudioError, RuntimeError)
 
@@ -60,6 +66,7 @@ def _sounddevice_without_input(monkeypatch):
         raise sd.PortAudioError("Error querying device -1")
 
     monkeypatch.setattr(sd, "InputStream", no_input, raising=False)  # the stand-in has none
+    monkeypatch.setattr(sd, "check_input_settings", no_input, raising=False)
     return sd
 
 
@@ -910,6 +917,7 @@ def test_dropped_microphone_blocks_are_logged_once_then_counted(monkeypatch, cap
             return False
 
     monkeypatch.setattr(sd, "InputStream", Stream)
+    monkeypatch.setattr(sd, "check_input_settings", lambda **kw: None)  # it records at 16 kHz
     with caplog.at_level("WARNING", logger="edge.audio.sources"):
         blocks = microphone_blocks(None, 16000, 0.1, stop=lambda: False)
         assert next(blocks).shape == (1600,)

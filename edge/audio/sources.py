@@ -216,10 +216,30 @@ def find_input_device(name: str | None) -> int | None:
     )
 
 
+def capture_rate(sd, index: int | None, rate: int) -> int:
+    """``rate`` if the input records at it, else the input's own default rate (many I2S
+    and some USB microphones take 44.1 or 48 kHz only; the caller resamples)."""
+    try:
+        sd.check_input_settings(device=index, channels=1, samplerate=rate, dtype="float32")
+        return rate
+    except Exception as exc:  # noqa: BLE001 - sounddevice.PortAudioError (not an OSError), ValueError
+        try:
+            own = int(round(float(sd.query_devices(index, "input")["default_samplerate"])))
+        except Exception:  # noqa: BLE001 - no such input at all: the first error says why
+            raise exc from None
+        if own == rate:
+            raise
+        log.info("the microphone does not record at %d Hz: recording at its own %d Hz, "
+                 "resampled to %d Hz", rate, own, rate)
+        return own
+
+
 def microphone_blocks(
     device: str | None, sample_rate: int, block_s: float = 0.1, stop=None
 ) -> Iterator[np.ndarray]:
-    """Blocks of float32 mono audio from the microphone until ``stop()`` is true."""
+    """Blocks of float32 mono audio at ``sample_rate`` from the microphone until ``stop()``
+    is true; a microphone that does not record at that rate records at its own and is
+    resampled as it streams (:class:`edge.audio.resample.StreamResampler`)."""
     import queue
 
     import sounddevice as sd
@@ -237,19 +257,26 @@ def microphone_blocks(
 
     try:
         index = find_input_device(device)
+        rate = capture_rate(sd, index, sample_rate)
+        convert = None
+        if rate != sample_rate:
+            from edge.audio.resample import StreamResampler
+
+            convert = StreamResampler(rate, sample_rate)
         with sd.InputStream(
             device=index,
             channels=1,
-            samplerate=sample_rate,
+            samplerate=rate,
             dtype="float32",
-            blocksize=int(round(block_s * sample_rate)),
+            blocksize=int(round(block_s * rate)),
             callback=callback,
         ):
             while stop is None or not stop():
                 try:
-                    yield q.get(timeout=0.5)
+                    block = q.get(timeout=0.5)
                 except queue.Empty:
                     continue
+                yield block if convert is None else convert.push(block)
     except sd.PortAudioError as exc:  # "Error querying device -1": no default input
         raise MicrophoneError(str(exc)) from exc
 
