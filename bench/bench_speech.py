@@ -9,6 +9,8 @@
 * speech_stage_ms_per_0.5s_audio: what the daemon does every hop (0.5 s): stream that
   audio's MFCC (+pitch) frames in 100 ms blocks, then gate and classify the newest window
   (energy gate, the int8 model with its no-speech output, edge.audio.speech.gate).
+* mic_resample_48k_ms_per_s_audio: a 48 kHz-only microphone's stream resampled to the
+  model's rate in 100 ms blocks (edge.audio.resample.StreamResampler), on top of the rest.
 * denoise_ms_per_s_audio: the noise-suppression front end alone (edge.audio.denoise) at
   the level the features use (the manifest's, or ``--noise-suppression L`` to time the
   stages as a model with that level would run them); null when off.
@@ -135,6 +137,15 @@ def main() -> int:
             s.push(half[i : i + p.sample_rate // 10])
         rec.classify_window(raw)
 
+    from edge.audio.resample import StreamResampler, resample
+
+    x48 = resample(one_s, p.sample_rate, 48000)
+
+    def mic_resample():
+        r = StreamResampler(48000, p.sample_rate)
+        for i in range(0, len(x48), 4800):
+            r.push(x48[i : i + 4800])
+
     window = F.normalise(raw[None], p)
     model.predict(window)  # warm-up
     infer = median_ms(lambda: model.predict(window), args.repeats * 4, inner=10)
@@ -156,6 +167,7 @@ def main() -> int:
         "inference_ms_per_window": infer,
         "inference_ms_per_s_audio": round(infer * windows_per_s, 3),
         "speech_stage_ms_per_0.5s_audio": median_ms(stage, args.repeats * 4, inner=10),
+        "mic_resample_48k_ms_per_s_audio": median_ms(mic_resample, args.repeats * 4, inner=3),
         "noise_suppression": p.noise_suppression,
         "denoise_ms_per_s_audio": (median_ms(lambda: denoise.suppress(one_s, p.noise_suppression),
                                              args.repeats * 4, inner=10)
