@@ -75,6 +75,20 @@ def test_bad_commands_say_what_was_expected(payload, message):
     assert message in str(e.value)
 
 
+@pytest.mark.parametrize(("said", "state"), [
+    ("playing", "playing"), ("buffering", "playing"), ("paused", "paused"), ("idle", "idle"),
+    ("off", "idle"), ("on", "idle"), ("standby", "idle"), ("unavailable", "idle"),
+    ("unknown", "idle"), ("Playing", "playing"), (" paused ", "paused"),
+])
+def test_playback_takes_home_assistants_media_player_states_as_they_come(said, state):
+    """Regression: an automation that forwards `{{ trigger.to_state.state }}` (the
+    obvious template) was refused for "off", "on", "standby", "buffering", "unavailable";
+    Home Assistant's media_player states are now read as playing (buffering too: music is
+    about to play), paused, or idle (everything else)."""
+    cmd = parse_command(json.dumps({"cmd": "playback", "state": said}).encode())
+    assert cmd.args.state == state
+
+
 def test_bad_command_keeps_id_and_cmd_for_the_answer():
     with pytest.raises(CommandError) as e:
         parse_command(b'{"cmd": "set_policy", "id": "abc", "policy": 3}')

@@ -30,6 +30,9 @@ from edge.music.tracks import FEEDBACK_KINDS
 MAX_PAYLOAD = 4096
 PAUSABLE = ("audio", "camera")
 PLAYBACK_STATES = ("playing", "paused", "idle")
+#: Home Assistant's media_player states, as an automation forwards them, → ours
+PLAYBACK_ALIASES = {"buffering": "playing", "off": "idle", "on": "idle", "standby": "idle",
+                    "unavailable": "idle", "unknown": "idle"}
 # where a handler runs: on the MQTT thread (quick, in memory), the main thread (file
 # I/O, hand-over to the stages), or the recommender's thread (SQLite lives there)
 NOW, MAIN, TRACKS = "mqtt", "main", "tracks"
@@ -144,9 +147,12 @@ def _played(data: dict[str, Any]) -> TrackArgs:
 
 def _playback(data: dict[str, Any]) -> PlaybackArgs:
     state = data.get("state")
-    if state not in PLAYBACK_STATES:
-        raise ValueError(f"state: expected one of {list(PLAYBACK_STATES)}, got {_brief(state)}")
-    return PlaybackArgs(state)
+    said = state.strip().lower() if isinstance(state, str) else state
+    said = PLAYBACK_ALIASES.get(said, said)
+    if said not in PLAYBACK_STATES:
+        raise ValueError(f"state: expected one of {list(PLAYBACK_STATES)} (or a Home Assistant "
+                         f"media_player state: {sorted(PLAYBACK_ALIASES)}), got {_brief(state)}")
+    return PlaybackArgs(said)
 
 
 def _none(data: dict[str, Any]) -> None:
@@ -253,7 +259,8 @@ COMMANDS: dict[str, Spec] = {
                                 "re-read calibration.json (like SIGHUP)"),
     "playback": _spec("state", _playback, _on_playback, NOW,
                       {"cmd": "playback", "state": "playing"},
-                      "the hub's player: playing | paused | idle (voice weighs less while playing)"),
+                      "the hub's player: playing | paused | idle, or its media_player state "
+                      "(voice weighs less while playing)"),
 }
 
 
