@@ -59,6 +59,8 @@ def test_valid_commands_parse(payload, expect):
     (b'{"cmd": "set_target", "valence": NaN, "arousal": 0}', "valence: expected a number"),
     (b'{"cmd": "set_target", "valence": 0}', "arousal: missing"),
     (b'{"cmd": "pause", "what": "microwave"}', "what: expected one of"),
+    (b'{"cmd": "playback", "state": ["playing"]}', "state: expected one of"),  # not a TypeError
+    (b'{"cmd": "playback", "state": {}}', "state: expected one of"),
     (b'{"cmd": "feedback", "uri": "", "kind": "like"}', "uri: expected a non-empty"),
     (b'{"cmd": "feedback", "uri": "x", "kind": "love"}', "kind: expected one of"),
     (b'{"cmd": "recommend", "now": true}', "unknown key(s) ['now']"),

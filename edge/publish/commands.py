@@ -147,8 +147,8 @@ def _played(data: dict[str, Any]) -> TrackArgs:
 
 def _playback(data: dict[str, Any]) -> PlaybackArgs:
     state = data.get("state")
-    said = state.strip().lower() if isinstance(state, str) else state
-    said = PLAYBACK_ALIASES.get(said, said)
+    said = state.strip().lower() if isinstance(state, str) else None
+    said = PLAYBACK_ALIASES.get(said, said) if said is not None else None
     if said not in PLAYBACK_STATES:
         raise ValueError(f"state: expected one of {list(PLAYBACK_STATES)} (or a Home Assistant "
                          f"media_player state: {sorted(PLAYBACK_ALIASES)}), got {_brief(state)}")
