@@ -222,6 +222,31 @@ def test_playlist_m3u_of_scanned_tracks(music, tmp_path):
             Path(loc).parent == music
 
 
+def test_a_playlist_is_chosen_among_playable_tracks_and_never_emptied(music, tmp_path):
+    """Regression: the playlist took the recommender's top N over the whole catalogue and
+    then left out tracks with no playable location, so with the starter catalogue (767
+    `search:` tracks) beside a scanned library it held a track or none; with none it still
+    replaced an existing playlist by an empty one (exit 1). It is now chosen among the
+    tracks a player can open, and when there are none the file is left as it was."""
+    db = tmp_path / "c.sqlite"
+    first = run_cli("recommend", "--valence", "0", "--arousal", "0", "--db", str(db))
+    assert first.returncode == 0 and "starter catalogue" in first.stderr  # 767 search: tracks
+    out = tmp_path / "mine.m3u"
+    out.write_text("#EXTM3U\n/music/kept.flac\n", encoding="utf-8")
+    res = run_cli("playlist", "--valence", "0", "--arousal", "0", "-n", "3", "--m3u", str(out),
+                  "--db", str(db))
+    assert res.returncode == 1
+    assert "no track in the catalogue has a location a player can open" in res.stderr
+    assert "edge-cli library scan" in res.stderr
+    assert out.read_text(encoding="utf-8") == "#EXTM3U\n/music/kept.flac\n"
+    assert run_cli("library", "scan", str(music), "--db", str(db)).returncode == 0
+    res = run_cli("playlist", "--valence", "0", "--arousal", "0", "-n", "3", "--m3u", str(out),
+                  "--db", str(db))
+    assert res.returncode == 0, res.stderr
+    locations = out.read_text(encoding="utf-8").splitlines()[2::2]
+    assert len(locations) == 3 and all(Path(p).is_file() for p in locations), locations
+
+
 def test_playlist_is_readable_by_a_player_and_a_folder_is_refused_by_name(music, tmp_path):
     """The playlist was written 0600 (mkstemp's mode), so a player running as another
     user (mpd, a media server) could not read it; and --m3u naming a folder failed with

@@ -12,7 +12,7 @@ from edge.manifest import ModelError
 from edge.music.catalog import Catalog, CatalogError, default_db_path
 from edge.music.lexicon import LEXICON_FORMATS, import_lexicon, match_library
 from edge.music.library import DEFAULT_URI_TEMPLATE, URI_FIELDS, ScanResult, scan
-from edge.music.playlist import write_m3u
+from edge.music.playlist import location, write_m3u
 from edge.music.recommend import Policy, Recommender
 from edge.paths import path_arg
 
@@ -128,9 +128,14 @@ def cmd_playlist(args: argparse.Namespace) -> int:
     db = args.db or default_db_path()
     try:
         with Catalog(db) as catalog:
-            recs = Recommender(catalog).recommend((args.valence, args.arousal), args.policy, args.n)
+            recs = Recommender(catalog).recommend((args.valence, args.arousal), args.policy, args.n,
+                                                  only=lambda t: location(t.uri) is not None)
     except (CatalogError, ValueError, OSError) as e:
         return _fail(str(e))
+    if not recs:  # the playlist the user has stays as it is
+        return _fail(f"{db}: no track in the catalogue has a location a player can open (a file:// "
+                     "or http(s):// URI; the starter catalogue's are search terms): scan your music "
+                     "first with `edge-cli library scan FOLDER`")
     try:
         written, left_out = write_m3u(args.m3u, [r.track for r in recs])
     except IsADirectoryError as e:

@@ -33,7 +33,7 @@ plays and picks.  When the constraints leave nothing, they are relaxed in that o
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -259,9 +259,16 @@ class Recommender:
         n: int = 5,
         *,
         target: Sequence[float] | None = None,
+        only: Callable[[Track], bool] | None = None,
     ) -> list[Recommendation]:
-        """See :func:`recommend`; recent plays come from the catalogue."""
+        """See :func:`recommend`; recent plays come from the catalogue. With ``only``, the
+        choice is among the tracks it accepts (a playlist: those a player can open)."""
         snap, bias = self._snapshot_and_bias()
+        if only is not None:
+            keep = np.array([bool(only(t)) for t in snap.tracks], dtype=bool)
+            if len(snap) and not keep.any():
+                return []  # nothing it accepts (an empty catalogue is still an error)
+            snap, bias = snap.subset(keep), bias[keep]
         recent = self.catalog.recent_plays(self.params.repeat_window)
         return recommend(snap, mood, policy, n, target=target, recent=recent,
                          params=self.params, bias=bias)

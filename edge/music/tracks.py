@@ -49,3 +49,13 @@ class CatalogSnapshot:
 
     def __len__(self) -> int:
         return len(self.tracks)
+
+    def subset(self, keep: np.ndarray) -> CatalogSnapshot:
+        """The tracks where the boolean mask ``keep`` is true (same version, artists
+        numbered as before; the feedback per track kept)."""
+        idx = np.flatnonzero(keep)
+        tracks = tuple(self.tracks[i] for i in idx)
+        va = self.va[idx]
+        return CatalogSnapshot(self.version, tracks, va, np.ascontiguousarray(va[:, 0]),
+                               np.ascontiguousarray(va[:, 1]), self.artist_ids[idx],
+                               self.feedback[idx], {t.uri: i for i, t in enumerate(tracks)})
