@@ -111,28 +111,49 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if failed(results) else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_music(sub) -> None:
+    from edge.music.cli import add_commands
+
+    add_commands(sub)
+
+
+def _add_calibrate(sub) -> None:
+    from edge.calibrate_cli import add_commands
+
+    add_commands(sub)
+
+
+def _add_daemon(sub) -> None:
+    from edge.daemon_cli import add_commands
+
+    add_commands(sub)
+
+
+#: the commands, in the order --help lists them, and what adds each group to the parser
+COMMANDS = ((("predict",), _add_predict), (("doctor",), _add_doctor),
+            (("catalog", "recommend", "library", "playlist"), _add_music),
+            (("calibrate",), _add_calibrate), (("run", "listen", "config", "demo"), _add_daemon))
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with a known ``command`` only its group is built (its modules alone are
+    imported: `predict` starts without the daemon's, the catalogue's and calibration's)."""
     ap = argparse.ArgumentParser(prog="edge-cli", description="MoodEdge on-device emotion and music")
     ap.add_argument("--version", action="version", version=f"moodedge {__version__}")
     ap.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_predict(sub)
-    _add_doctor(sub)
-    from edge.calibrate_cli import add_commands as add_calibrate
-    from edge.music.cli import add_commands as add_music
-
-    add_music(sub)
-    add_calibrate(sub)
-    from edge.daemon_cli import add_commands as add_daemon
-
-    add_daemon(sub)
+    known = any(command in names for names, _ in COMMANDS)
+    for names, add in COMMANDS:
+        if not known or command in names:
+            add(sub)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     one_blas_thread()
-    args = build_parser().parse_args(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:

@@ -16,6 +16,8 @@ from edge.cli import main
 rc = main(['predict', '--json', sys.argv[1]])
 heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'scipy', 'sklearn'))
 print('HEAVY', heavy)
+print('OTHER', sorted(m for m in ('edge.daemon_cli', 'edge.music', 'edge.calibrate_cli', 'edge.config')
+                      if m in sys.modules))
 sys.exit(rc)
 """
 
@@ -28,6 +30,8 @@ def test_predict_does_not_import_tensorflow(tmp_path):
                          cwd=ROOT, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "HEAVY []" in res.stdout
+    # nor the other commands' modules: only predict's group of the parser is built (session 21)
+    assert "OTHER []" in res.stdout, res.stdout
 
 
 BLAS = """
