@@ -68,9 +68,10 @@ class StreamResampler:
     """Block-by-block resampling of a live stream (a microphone that records at 44.1 or
     48 kHz only) to ``rate_out``: a windowed-sinc polyphase filter (Kaiser, beta 8, 16 zero
     crossings, cut-off 0.45 of the lower rate), so each output sample depends only on the
-    input around it and the output is the same however the input is cut into blocks.
+    input around it and the output is the same (to rounding) however the input is cut into
+    blocks.
     Output sample ``k`` is the signal at input time ``k · rate_in / rate_out``; it is given
-    once the input reaches ``HALF`` filter half-widths past it (about 1 ms)."""
+    once the input reaches a filter half-width past it (about 1 ms)."""
 
     ZERO_CROSSINGS = 16
 
@@ -100,10 +101,19 @@ class StreamResampler:
         last = ((end - 1 - self.half) * self.up) // self.down
         if last < self._k:
             return np.zeros(0, np.float32)
-        k = np.arange(self._k, last + 1)
-        base, phase = np.divmod(k * self.down, self.up)
-        idx = (base - self._start)[:, None] + self._taps[None, :]
-        y = np.einsum("ij,ij->i", self._buf[idx], self._bank[phase])
+        n = last + 1 - self._k
+        y = np.empty(n, np.float64)
+        # the window of output k starts at input floor(k·down/up) - half + 1; outputs k, k+up,
+        # k+2·up, ... share a phase and their windows start `down` inputs apart: one strided
+        # view each, no gathered copies
+        frames = np.lib.stride_tricks.sliding_window_view(self._buf, len(self._taps))
+        for r in range(min(self.up, n)):
+            k = self._k + r
+            base, phase = divmod(k * self.down, self.up)
+            first = base - self.half + 1 - self._start
+            count = len(range(r, n, self.up))
+            rows = frames[first : first + (count - 1) * self.down + 1 : self.down]
+            y[r::self.up] = rows @ self._bank[phase]
         self._k = last + 1
         keep = (self._k * self.down) // self.up - self.half + 1 - self._start
         self._buf, self._start = self._buf[keep:], self._start + keep
