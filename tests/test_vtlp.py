@@ -56,3 +56,26 @@ def test_a_share_of_the_windows_is_warped_and_the_rest_kept_as_drawn():
     # share 1 draws as the runs made before the option did
     np.testing.assert_array_equal(vtlp(x[:5], p, np.random.default_rng(3), (0.9, 1.1)),
                                   warp_cepstra(x[:5], np.random.default_rng(3).uniform(0.9, 1.1, 5), p))
+
+
+def test_a_pitch_shift_moves_each_windows_voiced_pitch_by_one_draw_and_nothing_else():
+    """training.vtlp.shift_pitch (--pitch-shift): the semitone column of voiced frames moves
+    by one uniform draw per window within the range; unvoiced frames (0), the voicing and the
+    cepstra are untouched; the input is not changed in place."""
+    from training.vtlp import shift_pitch
+
+    p = F.FeatureParams(pitch=True)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 20, p.n_features)).astype(np.float32)
+    x[:, ::3, -1] = 0.0  # unvoiced frames
+    before = x.copy()
+    y = shift_pitch(x, p, np.random.default_rng(1), 2.0)
+    assert np.array_equal(x, before)
+    assert np.array_equal(y[:, :, :-1], x[:, :, :-1]) and np.all(y[:, ::3, -1] == 0)
+    voiced = x[:, :, -1] != 0
+    d = (y[:, :, -1] - x[:, :, -1])
+    per_window = [np.unique(np.round(d[i][voiced[i]], 4)) for i in range(len(x))]
+    assert all(len(u) == 1 and abs(u[0]) <= 2.0 for u in per_window)
+    assert np.std([u[0] for u in per_window]) > 0.5  # the draws differ between windows
+    with pytest.raises(ValueError, match="needs the pitch columns"):
+        shift_pitch(x[:, :, :-2], F.FeatureParams(pitch=False), rng, 2.0)

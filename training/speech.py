@@ -157,10 +157,12 @@ def draws_per_clip(banks: list[Bank], per_clip: int, corpus_windows: int = 0) ->
 
 def sample_epoch(banks: list[Bank], p: F.FeatureParams, rng: np.random.Generator,
                  per_clip: int = 2, draws: list[int] | None = None,
-                 vtlp_range: tuple[float, float] | None = None, vtlp_share: float = 1.0):
+                 vtlp_range: tuple[float, float] | None = None, vtlp_share: float = 1.0,
+                 pitch_shift: float = 0.0):
     """``per_clip`` (or ``draws[i]``) random voiced windows of a random version of each
     bank, bank by bank, (with ``vtlp_range``: each, or a ``vtlp_share`` of them, warped by a
-    random vocal tract length, :mod:`training.vtlp`) normalised and spec-augmented:
+    random vocal tract length; with ``pitch_shift``: each one's pitch moved by up to that
+    many semitones, :mod:`training.vtlp`) normalised and spec-augmented:
     (x, labels, bank index)."""
     t = p.window_frames
     xs, ys, idx = [], [], []
@@ -176,6 +178,10 @@ def sample_epoch(banks: list[Bank], p: F.FeatureParams, rng: np.random.Generator
         from training.vtlp import vtlp
 
         x = vtlp(x, p, rng, vtlp_range, vtlp_share)
+    if pitch_shift > 0:
+        from training.vtlp import shift_pitch
+
+        x = shift_pitch(x, p, rng, pitch_shift)
     x = F.normalise(x, p)
     return spec_augment(x, rng), np.asarray(ys), np.asarray(idx)
 
@@ -676,7 +682,8 @@ def train(args: argparse.Namespace) -> Path:
     for epoch in range(state["epoch"], args.epochs):
         te = time.time()
         x, y, idx = sample_epoch(banks, p, rng, args.per_clip, draws,
-                                 tuple(args.vtlp) if args.vtlp else None, args.vtlp_share)
+                                 tuple(args.vtlp) if args.vtlp else None, args.vtlp_share,
+                                 args.pitch_shift)
         emotion = masks[idx].sum(axis=1) > 0  # BAVED's windows carry no emotion
         cw = class_weights(y[emotion], len(outputs))
         sw = np.array([cw[int(c)] for c in y], np.float32) * emotion
@@ -796,6 +803,10 @@ def parser() -> argparse.ArgumentParser:
                          "factor in [LO, HI] (training/vtlp.py; e.g. 0.9 1.1); off by default")
     ap.add_argument("--vtlp-share", type=float, default=1.0,
                     help="with --vtlp: the share of the windows warped (the others as drawn)")
+    ap.add_argument("--pitch-shift", type=float, default=0.0, metavar="SEMITONES",
+                    help="move each training window's pitch column by a random number of semitones "
+                         "in [-S, S] (voiced frames; training/vtlp.py; needs --pitch); 0, the "
+                         "default, leaves it")
     ap.add_argument("--noise-suppression", type=int, default=0, choices=range(5), metavar="LEVEL",
                     help="WebRTC noise suppression level before the features (0 off, 1-4; "
                          "edge.audio.denoise): the device runs the same")
@@ -969,6 +980,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.vtlp and not 0.7 <= args.vtlp[0] <= args.vtlp[1] <= 1.4:
         print(f"training.speech: --vtlp: expected 0.7 <= LO <= HI <= 1.4, got {args.vtlp[0]} {args.vtlp[1]}",
               file=sys.stderr)
+        return 2
+    if not 0.0 <= args.pitch_shift <= 12.0 or (args.pitch_shift > 0 and not args.pitch):
+        print(f"training.speech: --pitch-shift: expected 0..12 semitones with --pitch, got "
+              f"{args.pitch_shift}{'' if args.pitch else ' without --pitch'}", file=sys.stderr)
         return 2
     if args.train_actors < 0:
         print(f"training.speech: --train-actors: expected >= 0, got {args.train_actors}",

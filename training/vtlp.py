@@ -66,3 +66,18 @@ def vtlp(x: np.ndarray, p: F.FeatureParams, rng: np.random.Generator,
     if len(pick):
         x[pick] = warp_cepstra(x[pick], rng.uniform(*alpha_range, size=len(pick)), p)
     return x
+
+
+def shift_pitch(x: np.ndarray, p: F.FeatureParams, rng: np.random.Generator,
+                semitones: float) -> np.ndarray:
+    """Each window's pitch column (semitones re 150 Hz; 0 in unvoiced frames, which stay 0)
+    moved by one draw from [-``semitones``, ``semitones``]: speakers' voices apart from their
+    formants, as :func:`vtlp` moves the formants apart from the pitch."""
+    if not p.pitch:
+        raise ValueError("a pitch shift needs the pitch columns (--pitch)")
+    col = p.numcep + 1  # the columns: cepstra, voicing, semitones
+    x = np.array(x, np.float32)
+    d = rng.uniform(-semitones, semitones, size=len(x)).astype(np.float32)
+    voiced = x[:, :, col] != 0
+    x[:, :, col] += np.where(voiced, d[:, None], np.float32(0))
+    return x
