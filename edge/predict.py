@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.audio.sources import AUDIO_SUFFIXES, AudioFileError, load_audio
+from edge.audio.sources import AUDIO_SUFFIXES, AudioFileError, SampleRateError, load_audio
 from edge.audio.speech import SpeechResult, speech_recogniser
 from edge.vision.sources import IMAGE_SUFFIXES
 
@@ -108,6 +108,9 @@ def predict_paths(paths: list[Path], speech_model: Path | None = None,
             speech = speech_recogniser(speech_model, vad_threshold_db)
         try:
             signal = load_audio(path, speech.params.sample_rate, resample)
+        except SampleRateError as exc:
+            yield FilePrediction(str(path), error=f"{exc}; or pass --resample")
+            continue
         except AudioFileError as exc:
             yield FilePrediction(str(path), error=str(exc))
             continue

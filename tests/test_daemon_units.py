@@ -151,6 +151,25 @@ def test_a_microphone_that_records_at_48_khz_only_is_resampled_as_it_streams(mon
     assert np.abs(y - want)[100:].max() < 2e-3
 
 
+def test_an_audio_file_at_another_rate_is_heard_as_the_microphone_would_be(tmp_path):
+    """Regression: the daemon's file source (--audio-file, the microphone's stand-in)
+    skipped a 44.1 kHz recording with "pass --resample", a flag `edge-cli run` does not
+    have; it is now resampled to the model's rate, as a microphone at that rate is."""
+    import soundfile as sf
+
+    from edge.audio.resample import resample
+    from edge.audio.sources import file_chunks
+
+    x = load_audio(DEMO_CLIPS[0], 16000)
+    sf.write(tmp_path / "phone.wav", resample(x, 16000, 44100), 44100)
+    errors = []
+    chunks = list(file_chunks([tmp_path / "phone.wav"], 16000, on_error=errors.append))
+    assert not errors, errors
+    y = np.concatenate([c.samples for c in chunks])
+    assert len(y) == len(x) and chunks[-1].end_of_file
+    assert np.abs(y - x)[1600:-1600].max() < 0.02  # the same sound, band-limited twice
+
+
 def _estimate(v, a, conf=0.6):
     c = ModalityContribution(v, a, conf, 0.5, conf, 1.0)
     return MoodEstimate(time.monotonic(), v, a, conf, "excited", {"voice": c})

@@ -230,3 +230,21 @@ def test_the_stream_resampler_is_the_same_however_the_blocks_fall_and_keeps_the_
     want = 0.5 * np.sin(2 * np.pi * 440 * to) + 0.3 * np.sin(2 * np.pi * 3000 * to)
     assert np.abs(whole - want)[200:].max() < 2e-3, rate_in
     assert StreamResampler(rate_in, 16000).push(np.zeros(0, np.float32)).size == 0
+
+
+def test_a_corpus_file_at_another_rate_is_named_without_a_flag_training_does_not_have(tmp_path):
+    """Regression (the same kind as calibrate's and the daemon's file source): training's
+    decoding said "pass --resample" for a wrong-rate corpus file, a flag training.speech does
+    not have. The shared decoder now names the file, the rates and the sox command; only
+    predict, which has the flag, adds it."""
+    from edge.audio.sources import SampleRateError
+    from training.datasets import Clip
+    from training.speech import load_signals
+
+    path = tmp_path / "03-01-05-01-01-01-01.wav"
+    sf.write(path, np.zeros(44100, np.float32), 44100)
+    clip = Clip(path=path, label="happy", speaker="01", corpus="ravdess")
+    with pytest.raises(SampleRateError) as exc:
+        load_signals([clip], 16000)
+    assert str(path) in str(exc.value) and "44100 Hz, expected 16000 Hz" in str(exc.value)
+    assert "--resample" not in str(exc.value) and "sox" in str(exc.value)

@@ -41,6 +41,11 @@ class AudioFileError(ValueError):
         super().__init__(f"{path}: {problem}")
 
 
+class SampleRateError(AudioFileError):
+    """A file at another rate than asked for, where the caller does not resample; a command
+    that can resample on request adds how (``edge-cli predict --resample``)."""
+
+
 def _check_file(path: Path) -> None:
     if not path.exists():
         raise AudioFileError(path, "file not found")
@@ -79,10 +84,10 @@ def load_audio(path: Path | str, sample_rate: int, resample: bool = False) -> np
     except (RuntimeError, sf.LibsndfileError) as exc:
         raise AudioFileError(path, f"not a readable WAV/FLAC/Ogg audio file ({exc})") from None
     if info.samplerate != sample_rate and not resample:
-        raise AudioFileError(
+        raise SampleRateError(
             path,
             f"sample rate {info.samplerate} Hz, expected {sample_rate} Hz "
-            f"(pass --resample, or convert with: sox '{path.name}' -r {sample_rate} out.wav)",
+            f"(convert with: sox '{path.name}' -r {sample_rate} out.wav)",
         )
     try:
         data, _ = sf.read(str(path), dtype="float32", always_2d=True)
@@ -179,13 +184,14 @@ class Chunk:
 def file_chunks(files: Sequence[Path], sample_rate: int, block_s: float = 0.1,
                 on_error: Callable[[AudioFileError], None] | None = None) -> Iterator[Chunk]:
     """The files, and the audio files in folders given (:func:`iter_audio_files`), in
-    turn as blocks, like the microphone gives (the last of each marked).  Each file is
+    turn as blocks, like the microphone gives (the last of each marked), at ``sample_rate``
+    whatever the file's (resampled, as a microphone at another rate is).  Each file is
     decoded when its turn comes; one that cannot be used raises AudioFileError naming it,
     or, with ``on_error``, is handed to it and skipped."""
     n = max(1, int(round(block_s * sample_rate)))
     for path in iter_audio_files(list(files)):
         try:
-            x = load_audio(path, sample_rate)
+            x = load_audio(path, sample_rate, resample=True)
         except AudioFileError as exc:
             if on_error is None:
                 raise
