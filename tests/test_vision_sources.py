@@ -12,6 +12,7 @@ import pytest
 from face_helpers import face_frame, fer, needs_fer
 
 from edge.vision.sources import (
+    PICAMERA2_MISSING,
     CameraError,
     ImageError,
     ImageFiles,
@@ -143,6 +144,10 @@ def test_picamera2_missing_busy_and_absent(monkeypatch):
     err = picamera2_error(busy)
     assert "busy" in str(err) and "another process" in str(err) and "systemctl stop" in str(err)
     assert "rpicam-hello --list-cameras" in str(picamera2_error(IndexError("list index out of range")))
+    # regression: the advice named only calibrate's --camera N, which the daemon and the
+    # doctor (whose messages these are too) do not have: it names the config key as well
+    for said in (str(picamera2_error(IndexError("list index out of range"))), PICAMERA2_MISSING):
+        assert 'camera.backend = "opencv"' in said and "--camera N for edge-cli calibrate" in said
 
     class Picamera2:  # what picamera2 does when libcamera refuses the camera
         def __init__(self, num=0):

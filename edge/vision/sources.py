@@ -260,7 +260,8 @@ class OpenCVCamera(FrameSource):
                 f"camera {self.name}: cannot open it. Check that a webcam is plugged in "
                 f"(`ls /dev/video*`, `v4l2-ctl --list-devices`), that this user is in the "
                 f"'video' group, and that no other program (another edge-cli, a browser, "
-                f"motion) is using it; or pick another with --camera N."
+                f"motion) is using it; or pick another: camera.device = N in the daemon's "
+                f"config, --camera N for edge-cli calibrate."
             )
         self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
         self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
@@ -287,7 +288,8 @@ class OpenCVCamera(FrameSource):
 PICAMERA2_MISSING = (
     "picamera2 is not installed in this Python: on Raspberry Pi OS run "
     "`sudo apt install python3-picamera2` and create the venv with --system-site-packages "
-    "(pip cannot build it); or use a USB webcam with --camera N"
+    "(pip cannot build it); or use a USB webcam: camera.backend = \"opencv\" in the "
+    "daemon's config, --camera N for edge-cli calibrate"
 )
 
 
@@ -305,7 +307,8 @@ def picamera2_error(exc: BaseException) -> CameraError:
         return CameraError(
             "no Pi camera found: check the ribbon cable and that the camera is enabled, "
             "then run `rpicam-hello --list-cameras` (older OS: `libcamera-hello "
-            "--list-cameras`); or use a USB webcam with --camera N"
+            "--list-cameras`); or use a USB webcam: camera.backend = \"opencv\" in the "
+            "daemon's config, --camera N for edge-cli calibrate"
         )
     return CameraError(f"the Pi camera could not be started: {msg}")
 
