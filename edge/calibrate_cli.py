@@ -191,8 +191,10 @@ def _record(args, seconds: float, rate: int) -> np.ndarray:
         from edge.audio.sources import capture_rate, find_input_device
 
         index = find_input_device(args.audio_device)
+        if args.sample_rate:  # the user's rate, as asked (capture_rate checks its own)
+            sd.check_input_settings(device=index, channels=1, samplerate=args.sample_rate,
+                                    dtype="float32")
         capture = args.sample_rate or capture_rate(sd, index, rate)
-        sd.check_input_settings(device=index, channels=1, samplerate=capture, dtype="float32")
         data = sd.rec(int(seconds * capture), samplerate=capture, channels=1, dtype="float32",
                       device=index)
         sd.wait()

@@ -181,10 +181,11 @@ def check_host(host: str) -> None:
 
     if "://" in host:
         url = urlsplit(host)
+        name = url.hostname or ""
         try:
-            name, port = url.hostname or "", url.port
-        except ValueError:
-            name, port = url.hostname or "", None
+            port = url.port
+        except ValueError:  # not a number
+            port = None
         secure = url.scheme.lower() in ("mqtts", "ssl", "tls")
         tls = "; for TLS set [mqtt.tls] enabled = true" if secure else ""
         raise ConfigError(f"mqtt.host: expected a host name or IP address without a scheme, got {host!r} "

@@ -182,20 +182,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 def _unloadable(cfg) -> list[str]:
     """Each enabled modality's recogniser and model loaded as the daemon loads them: why the
     daemon would run without one, naming the config key that decides it."""
-    from edge.recognisers import load_recogniser
-    from edge.vision.expression import FaceOptions
+    from edge.daemon.wiring import load_face, load_speech
 
     out = []
-    for section, model_key, what, loaded in (
-        ("audio", "speech_model", "the voice",
-         lambda: load_recogniser("speech", cfg.audio.recogniser, cfg.audio.speech_model)),
-        ("camera", "face_model", "the faces",
-         lambda: load_recogniser("face", cfg.camera.recogniser, cfg.camera.face_model, cfg.face,
-                                 FaceOptions())),
-    ):
+    for section, model_key, what, load in (("audio", "speech_model", "the voice", load_speech),
+                                           ("camera", "face_model", "the faces", load_face)):
         if not getattr(cfg, section).enabled:
             continue
-        rec, why = loaded()
+        rec, why = load(cfg)
         if rec is None:
             key = model_key if "model unavailable" in why else "recogniser"
             out.append(f"{section}.{key}: {why} (the daemon would run without {what})")

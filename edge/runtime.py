@@ -117,8 +117,8 @@ class TFLiteModel:
             raise ValueError(f"input: expected (n, {self.input_shape[1:]}), got {x.shape}")
         if x.shape[0] == 0:
             return np.zeros((0, self.manifest.n_outputs), np.float32)
-        bad = int(np.count_nonzero(~np.isfinite(x)))
-        if bad:  # cast to int8 they are undefined, and the model would answer them
+        if not np.isfinite(x).all():  # cast to int8 they are undefined, and the model would answer them
+            bad = int(np.count_nonzero(~np.isfinite(x)))
             raise ValueError(f"input: {bad} value{' is' if bad == 1 else 's are'} not a finite "
                              f"number{'' if bad == 1 else 's'} (NaN or infinity)")
         if self._batch != x.shape[0]:

@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 STAGES = ("audio", "speech", "camera", "face", "fusion", "tracks", "commands")
 
 
+def load_speech(config: Config) -> tuple[SpeechLike | None, str]:
+    """The microphone's recogniser with the config's model, or why there is none."""
+    return load_recogniser("speech", config.audio.recogniser, config.audio.speech_model)
+
+
 def load_face(config: Config) -> tuple[FaceRecogniser | None, str]:
     """The camera's recogniser with the config's ``[face]`` options, or why there is none."""
     return load_recogniser("face", config.camera.recogniser, config.camera.face_model,
@@ -67,8 +72,7 @@ class Daemon:
             sink = self.publisher
         self.sink = sink
         self.speech, self.speech_why = (
-            load_recogniser("speech", config.audio.recogniser, config.audio.speech_model)
-            if speech == "load" else (speech, "no speech model"))
+            load_speech(config) if speech == "load" else (speech, "no speech model"))
         self.face, self.face_why = (
             load_face(config) if face == "load" else (face, "no face recogniser"))
         self.pipeline: Pipeline | None = None  # by build()
