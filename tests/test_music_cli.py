@@ -50,8 +50,8 @@ def test_target_flags_imply_target_policy(tmp_path, capsys):
 @pytest.mark.parametrize(("argv", "message"), [
     (["--target-valence", "0.4"], "give both --target-valence and --target-arousal"),
     (["--policy", "calm", "--target-valence", "0", "--target-arousal", "0"],
-     "only applies to policy 'target'"),
-    (["--policy", "target"], "needs a target"),
+     "--target-valence/--target-arousal apply to --policy target, not 'calm'"),
+    (["--policy", "target"], "--policy target needs --target-valence and --target-arousal"),
 ])
 def test_recommend_errors_exit_nonzero_on_stderr(tmp_path, capsys, argv, message):
     rc = run(["recommend", "--valence", "0", "--arousal", "0", "--db", str(tmp_path / "c.db"),

@@ -19,7 +19,7 @@ from conftest import DATA, ROOT, run_cli
 from edge.music.catalog import Catalog, CatalogError
 from edge.music.lexicon import import_lexicon, key, match_library, normalise
 from edge.music.library import Library, scan, track_uri
-from edge.music.playlist import m3u_text
+from edge.music.playlist import location, m3u_text
 
 FOURQ = DATA / "music" / "4q"
 MODEL = ROOT / "models_tflite" / "music_emotion.tflite"
@@ -220,6 +220,27 @@ def test_playlist_m3u_of_scanned_tracks(music, tmp_path):
         assert info.startswith("#EXTINF:20,")
         assert Path(loc).is_file() and Path(loc).parent.parent == music or \
             Path(loc).parent == music
+
+
+def test_a_playlist_can_lead_to_a_target_like_recommend(music, tmp_path):
+    """Regression: ``playlist`` offered ``--policy target`` but had no way to give the
+    target, so that choice always failed ("needs a target"). It now takes recommend's
+    --target-valence/--target-arousal (one definition of the mood options), and the
+    playlist walks from the mood to the target as recommend does."""
+    db = tmp_path / "c.sqlite"
+    assert run_cli("library", "scan", str(music), "--db", str(db)).returncode == 0
+    out = tmp_path / "lift.m3u"
+    mood = ("--valence", "-0.6", "--arousal", "-0.5", "-n", "3", "--db", str(db))
+    res = run_cli("playlist", *mood, "--target-valence", "0.6", "--target-arousal", "0.5",
+                  "--m3u", str(out))
+    assert res.returncode == 0, res.stderr
+    rec = run_cli("recommend", *mood, "--target-valence", "0.6", "--target-arousal", "0.5", "--json")
+    assert rec.returncode == 0, rec.stderr
+    chosen = [r["uri"] for r in json.loads(rec.stdout)]
+    assert [r["reason"]["policy"] for r in json.loads(rec.stdout)] == ["target"] * 3
+    assert out.read_text(encoding="utf-8").splitlines()[2::2] == [location(u) for u in chosen]
+    res = run_cli("playlist", *mood, "--policy", "target", "--m3u", str(out))
+    assert res.returncode == 1 and "--policy target needs --target-valence and --target-arousal" in res.stderr
 
 
 def test_a_playlist_is_chosen_among_playable_tracks_and_never_emptied(music, tmp_path):

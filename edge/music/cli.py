@@ -43,12 +43,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     imp.set_defaults(func=cmd_import)
 
     rec = subparsers.add_parser("recommend", help="recommend tracks for a mood")
-    rec.add_argument("--valence", type=_unit, required=True, help="current valence in [-1, 1]")
-    rec.add_argument("--arousal", type=_unit, required=True, help="current arousal in [-1, 1]")
-    rec.add_argument("--policy", choices=[p.value for p in Policy], default=None,
-                     help="match (default), uplift, calm, or target")
-    rec.add_argument("--target-valence", type=_unit, default=None)
-    rec.add_argument("--target-arousal", type=_unit, default=None)
+    add_mood_args(rec)
     rec.add_argument("-n", type=_positive, default=5, help="how many tracks (default 5)")
     rec.add_argument("--json", action="store_true", help="print JSON")
     _add_db(rec)
@@ -56,7 +51,32 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
 
     from edge.music.library_cli import add_commands as add_library
 
-    add_library(subparsers, _add_db, _unit, _positive)
+    add_library(subparsers, _add_db, _positive)
+
+
+def add_mood_args(p: argparse.ArgumentParser) -> None:
+    """The mood and where the music leads it: ``recommend``'s and ``playlist``'s options."""
+    p.add_argument("--valence", type=_unit, required=True, help="current valence in [-1, 1]")
+    p.add_argument("--arousal", type=_unit, required=True, help="current arousal in [-1, 1]")
+    p.add_argument("--policy", choices=[p.value for p in Policy], default=None,
+                   help="match (default), uplift, calm, or target (the default when a target is given)")
+    p.add_argument("--target-valence", type=_unit, default=None, help="policy target: valence to lead to")
+    p.add_argument("--target-arousal", type=_unit, default=None, help="policy target: arousal to lead to")
+
+
+def policy_and_target(args: argparse.Namespace) -> tuple[str, tuple[float, float] | None]:
+    """The policy and target point :func:`add_mood_args`' options ask for; ValueError
+    naming the option when they do not fit together."""
+    given = args.target_valence is not None, args.target_arousal is not None
+    if any(given) and not all(given):
+        raise ValueError("give both --target-valence and --target-arousal")
+    target = (args.target_valence, args.target_arousal) if all(given) else None
+    policy = args.policy or (Policy.TARGET.value if target else Policy.MATCH.value)
+    if policy == Policy.TARGET.value and target is None:
+        raise ValueError("--policy target needs --target-valence and --target-arousal")
+    if target is not None and policy != Policy.TARGET.value:
+        raise ValueError(f"--target-valence/--target-arousal apply to --policy target, not {policy!r}")
+    return policy, target
 
 
 def _fail(message: str) -> int:
@@ -82,11 +102,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    has_target = args.target_valence is not None or args.target_arousal is not None
-    if has_target and (args.target_valence is None or args.target_arousal is None):
-        return _fail("give both --target-valence and --target-arousal")
-    policy = args.policy or (Policy.TARGET.value if has_target else Policy.MATCH.value)
-    target = (args.target_valence, args.target_arousal) if has_target else None
+    try:
+        policy, target = policy_and_target(args)
+    except ValueError as e:
+        return _fail(str(e))
     db = args.db or default_db_path()
     try:
         with Catalog(db) as catalog:

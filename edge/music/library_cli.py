@@ -10,14 +10,15 @@ from pathlib import Path
 
 from edge.manifest import ModelError
 from edge.music.catalog import Catalog, CatalogError, default_db_path
+from edge.music.cli import add_mood_args, policy_and_target
 from edge.music.lexicon import LEXICON_FORMATS, import_lexicon, match_library
 from edge.music.library import DEFAULT_URI_TEMPLATE, URI_FIELDS, ScanResult, scan
 from edge.music.playlist import location, write_m3u
-from edge.music.recommend import Policy, Recommender
+from edge.music.recommend import Recommender
 from edge.paths import path_arg
 
 
-def add_commands(subparsers, add_db, unit, positive) -> None:  # type: ignore[no-untyped-def]
+def add_commands(subparsers, add_db, positive) -> None:  # type: ignore[no-untyped-def]
     lib = subparsers.add_parser("library", help="the listener's own music files")
     lib_sub = lib.add_subparsers(dest="library_command", required=True)
     sc = lib_sub.add_parser("scan", help="scan folders of audio files into the catalogue",
@@ -40,9 +41,7 @@ def add_commands(subparsers, add_db, unit, positive) -> None:  # type: ignore[no
     ma.set_defaults(func=cmd_match)
 
     pl = subparsers.add_parser("playlist", help="write an M3U playlist for a mood")
-    pl.add_argument("--valence", type=unit, required=True)
-    pl.add_argument("--arousal", type=unit, required=True)
-    pl.add_argument("--policy", choices=[p.value for p in Policy], default=Policy.MATCH.value)
+    add_mood_args(pl)
     pl.add_argument("-n", type=positive, default=10, help="how many tracks (default 10)")
     pl.add_argument("--m3u", type=path_arg, required=True, metavar="OUT", help="playlist file to write")
     add_db(pl)
@@ -125,11 +124,15 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 
 def cmd_playlist(args: argparse.Namespace) -> int:
+    try:
+        policy, target = policy_and_target(args)
+    except ValueError as e:
+        return _fail(str(e))
     db = args.db or default_db_path()
     try:
         with Catalog(db) as catalog:
-            recs = Recommender(catalog).recommend((args.valence, args.arousal), args.policy, args.n,
-                                                  only=lambda t: location(t.uri) is not None)
+            recs = Recommender(catalog).recommend((args.valence, args.arousal), policy, args.n,
+                                                  target=target, only=lambda t: location(t.uri) is not None)
     except (CatalogError, ValueError, OSError) as e:
         return _fail(str(e))
     if not recs:  # the playlist the user has stays as it is
