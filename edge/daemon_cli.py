@@ -103,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # SIGHUP (reload) before the daemon's handlers exist must not kill it: ignored until
     # Daemon.run installs them (the calibration is read at start anyway)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    from edge.audio.sources import iter_audio_files
+    from edge.audio.sources import AUDIO_SUFFIXES, iter_audio_files
     from edge.daemon import Daemon, RunOptions
 
     if args.verbose == 0:  # a daemon says what it does: INFO to stderr (the journal)
@@ -116,9 +116,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not p.exists():
             return _fail(f"--audio-file {p}: not found")
     if args.audio_file and not list(iter_audio_files(args.audio_file)):
-        return _fail(f"--audio-file: no .wav/.flac files in {', '.join(map(str, args.audio_file))}")
-    if args.image_dir is not None and not args.image_dir.is_dir():
-        return _fail(f"--image-dir {args.image_dir}: not a directory")
+        return _fail(f"--audio-file: no audio files ({'/'.join(AUDIO_SUFFIXES)}) in "
+                     f"{', '.join(map(str, args.audio_file))}")
+    if args.image_dir is not None:
+        from edge.vision.sources import IMAGE_SUFFIXES, iter_image_files
+
+        if not args.image_dir.is_dir():
+            return _fail(f"--image-dir {args.image_dir}: not a directory")
+        if next(iter_image_files([args.image_dir]), None) is None:
+            return _fail(f"--image-dir {args.image_dir}: no images ({'/'.join(IMAGE_SUFFIXES)}) in it")
     if args.video_file is not None and not args.video_file.is_file():
         return _fail(f"--video-file {args.video_file}: not found")
     options = RunOptions(tuple(args.audio_file), args.image_dir, args.video_file, args.fast,

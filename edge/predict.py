@@ -58,14 +58,20 @@ def iter_inputs(paths: list[Path]) -> Iterator[tuple[str, Path]]:
     """("speech" | "face", path) for files given and those found in folders, in order.
 
     Image suffixes go to the face model; everything else named explicitly goes to the
-    speech model (which names what is wrong with a non-audio file)."""
+    speech model (which names what is wrong with a non-audio file). A folder with neither
+    comes as ("empty", folder): a typo'd or wrong folder is not a run with nothing to say."""
     for p in map(Path, paths):
         if p.is_dir():
+            found = False
             for q in sorted(q for q in p.rglob("*") if q.is_file()):
                 if q.suffix.lower() in AUDIO_SUFFIXES:
+                    found = True
                     yield "speech", q
                 elif is_image(q):
+                    found = True
                     yield "face", q
+            if not found:
+                yield "empty", p
         else:
             yield ("face" if is_image(p) else "speech"), p
 
@@ -96,6 +102,11 @@ def predict_paths(paths: list[Path], speech_model: Path | None = None,
     Each model is loaded once, when the first file that needs it comes."""
     speech = face = None
     for kind, path in iter_inputs(paths):
+        if kind == "empty":
+            yield FilePrediction(str(path), error=(
+                f"{path}: no audio ({'/'.join(AUDIO_SUFFIXES)}) or image "
+                f"({'/'.join(sorted(IMAGE_SUFFIXES))}) files in this folder"))
+            continue
         if kind == "face":
             if face is None:
                 from edge.vision.expression import FaceOptions, face_recogniser

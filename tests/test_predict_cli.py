@@ -76,6 +76,23 @@ def test_bad_inputs_are_named_and_the_rest_still_run(tmp_path):
         assert path in res.stderr
 
 
+def test_a_folder_with_nothing_to_recognise_is_an_error_not_a_silent_success(tmp_path):
+    """Regression: ``predict FOLDER`` on a folder holding neither audio nor images (a
+    wrong folder, music in a format it does not read) printed nothing and exited 0, as
+    if it had been given something to say. Now the folder is named with what was looked
+    for, exit 1, and the other paths still run."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "song.mp4").write_bytes(b"\x00" * 64)
+    res = run_cli("predict", "--json", str(folder), str(ravdess_clip(19, "05")))
+    assert res.returncode == 1
+    objs = parse_lines(res.stdout)
+    assert objs[0] == {"path": str(folder), "error": objs[0]["error"]}
+    assert "no audio (.wav/.flac/.ogg/.oga/.opus) or image (" in objs[0]["error"]
+    assert f"error: {folder}: no audio" in res.stderr
+    assert objs[1]["label"] in VOCABULARY
+
+
 def test_human_output_and_missing_model(tmp_path):
     res = run_cli("predict", "--speech-model", str(tmp_path / "nope.tflite"), "x.wav")
     assert res.returncode == 2

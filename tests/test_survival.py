@@ -9,6 +9,7 @@ import time
 import types
 
 import pytest
+from conftest import run_cli
 from test_daemon_support import broker_fixture, speech_model  # noqa: F401 - "broker"
 
 from edge.config import load_config
@@ -1060,3 +1061,29 @@ def test_a_source_retrying_for_long_is_logged_once_then_a_count_a_minute(caplog)
     assert 45 <= len(summaries) <= 55, lines  # 200 × 16 s = 53 min: about one a minute
     assert lines[-1] == "audio: running (microphone (default)) after 200 failure(s)"
     assert len(lines) == 1 + len(summaries) + 1
+
+
+def test_an_audio_folder_without_audio_names_every_format_the_daemon_reads(tmp_path):
+    """Regression: ``run --audio-file FOLDER`` with no audio in it said "no .wav/.flac
+    files", though the daemon reads Ogg/Opus too (the newer corpora are .opus): the
+    message now lists the suffixes the source layer reads."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not audio", encoding="utf-8")
+    res = run_cli("run", "--audio-file", str(folder), "--fast", "--exit-when-done")
+    assert res.returncode == 2
+    assert f"--audio-file: no audio files (.wav/.flac/.ogg/.oga/.opus) in {folder}" in res.stderr, res.stderr
+
+
+def test_an_image_folder_without_images_is_refused_at_start(tmp_path):
+    """Regression: ``run --image-dir FOLDER`` (and ``demo --image-dir``) with no image in
+    the folder started, and the camera source retried for ever ("camera=retrying") while
+    the user waited for faces; an audio folder without audio was already refused. Now the
+    daemon exits 2 naming the folder and the suffixes it reads, before it connects."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not an image", encoding="utf-8")
+    res = run_cli("run", "--image-dir", str(folder), "--mqtt-port", "1", "--fast", "--exit-when-done",
+                  timeout=60)
+    assert res.returncode == 2
+    assert f"--image-dir {folder}: no images (.jpg/.jpeg/.png" in res.stderr, res.stderr
