@@ -178,16 +178,20 @@ class FusionParams:
         for name in ("half_life_s", "max_age_s", "smoothing_half_life_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"FusionParams.{name} must be > 0")
-        for name in ("hysteresis", "neutral_radius", "evidence_prior"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"FusionParams.{name} must be >= 0")
+        if not self.evidence_prior >= 0:
+            raise ValueError("FusionParams.evidence_prior must be >= 0")
+        # distances in the [-1, 1]² plane: at 1 or more every mood is neutral, or a label never moves
+        for name in ("hysteresis", "neutral_radius"):
+            _check_unit(f"FusionParams.{name}", getattr(self, name), 0.0)
         _check_unit("FusionParams.default_reliability", self.default_reliability, 0.0)
         _check_unit("FusionParams.music_voice_factor", self.music_voice_factor, 0.0)
         for m, r in self.reliability.items():
             _check_unit(f"FusionParams.reliability[{m!r}]", r, 0.0)
         for m, off in self.calibration_offset.items():
-            if len(off) != 2 or not all(math.isfinite(float(x)) for x in off):
-                raise ValueError(f"FusionParams.calibration_offset[{m!r}] must be (dv, da)")
+            # a resting baseline is a point of the valence/arousal square
+            if len(off) != 2 or not all(-1.0 <= float(x) <= 1.0 for x in off):
+                raise ValueError(f"FusionParams.calibration_offset[{m!r}] must be (dv, da) "
+                                 f"in [-1, 1], got {list(off)!r}")
 
     def reliability_of(self, modality: str) -> float:
         return float(self.reliability.get(modality, self.default_reliability))

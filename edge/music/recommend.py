@@ -64,6 +64,10 @@ POLICY_TARGETS: dict[Policy, Point] = {
 }
 
 
+MAX_DISTANCE = 3.0  # more than the A/V square's diagonal (2√2)
+MAX_WINDOW = 10_000
+
+
 @dataclass(frozen=True)
 class RecommenderParams:
     """Recommender settings with documented defaults.
@@ -85,12 +89,20 @@ class RecommenderParams:
     feedback_radius: float = 0.15
 
     def __post_init__(self) -> None:
-        if not self.step > 0:
-            raise ValueError("RecommenderParams.step must be > 0")
-        if self.repeat_window < 0 or self.artist_window < 0:
-            raise ValueError("RecommenderParams windows must be >= 0")
-        if not self.feedback_radius > 0:
-            raise ValueError("RecommenderParams.feedback_radius must be > 0")
+        # distances and weights are in A/V units: the square's diagonal is 2√2
+        if not 0 < self.step <= MAX_DISTANCE:
+            raise ValueError(f"RecommenderParams.step must be in (0, {MAX_DISTANCE:g}], got {self.step!r}")
+        for name in ("repeat_window", "artist_window"):
+            if not 0 <= getattr(self, name) <= MAX_WINDOW:
+                raise ValueError(f"RecommenderParams.{name} must be in [0, {MAX_WINDOW}] plays, "
+                                 f"got {getattr(self, name)!r}")
+        if not 0 < self.feedback_radius <= MAX_DISTANCE:
+            raise ValueError(f"RecommenderParams.feedback_radius must be in (0, {MAX_DISTANCE:g}], "
+                             f"got {self.feedback_radius!r}")
+        for name in ("feedback_weight", "neighbour_weight"):  # negative: a like would push away
+            if not 0 <= getattr(self, name) <= MAX_DISTANCE:
+                raise ValueError(f"RecommenderParams.{name} must be in [0, {MAX_DISTANCE:g}], "
+                                 f"got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)
