@@ -51,6 +51,25 @@ def test_generic_layout_with_optional_columns(tmp_path, cat):
     assert cat.get(b) == Track(b, "B", "Y", -1.0, 1.0)
 
 
+def test_a_spreadsheet_csv_with_semicolons_and_decimal_commas_imports(tmp_path, cat):
+    """Regression: LibreOffice and Excel in most of Europe save CSV with ';' between
+    fields and ',' as the decimal sign; import refused such a file as missing every
+    column. The header's separator is now found (',', ';' or tab) and, when it is not
+    the comma, numbers may use a decimal comma; a comma-separated file reads as before
+    (a quoted "0,5" there is still not a number)."""
+    p = write(tmp_path, "uri;title;artist;valence;arousal;duration;genre\n"
+                        "file:///m/a.flac;A, live;X;0,5;-0,25;201,5;jazz\n"
+                        "file:///m/b.flac;B;Y;-1;1e0;;\n", "excel.csv")
+    assert cat.import_csv(p) == 2
+    assert cat.get("file:///m/a.flac") == Track("file:///m/a.flac", "A, live", "X", 0.5, -0.25, 201.5, "jazz")
+    assert cat.get("file:///m/b.flac") == Track("file:///m/b.flac", "B", "Y", -1.0, 1.0)
+    tab = write(tmp_path, "uri\ttitle\tartist\tvalence\tarousal\nu2\tT\tA\t0,1\t0.2\n", "tabs.tsv")
+    assert cat.import_csv(tab) == 1 and cat.get("u2").valence == pytest.approx(0.1)
+    comma = write(tmp_path, 'uri,title,artist,valence,arousal\nu3,T,A,"0,5",0\n', "comma.csv")
+    with pytest.raises(CatalogError, match=r"line 2, column 'valence': '0,5' is not a number"):
+        cat.import_csv(comma)
+
+
 def test_generic_layout_without_optional_columns(tmp_path, cat):
     p = write(tmp_path, "uri,title,artist,valence,arousal\nu1,T,A,0,0\n")
     assert cat.import_csv(p, "generic") == 1

@@ -408,6 +408,18 @@ def test_deezer_lexicon_scale(tmp_path):
         assert cat.db.execute("SELECT valence, arousal FROM lexicon").fetchone() == (0.25, -1.0)
 
 
+def test_a_semicolon_lexicon_with_decimal_commas_imports(tmp_path):
+    """The lexicon files go through the catalogue's one CSV reader: a MuSe file re-saved
+    by a spreadsheet (';' and decimal commas) imports like the original."""
+    lex = tmp_path / "muse_v3.csv"
+    lex.write_text("lastfm_url;track;artist;seeds;number_of_emotion_tags;valence_tags;arousal_tags;"
+                   "dominance_tags;mbid;spotify_id;genre\n"
+                   "u;Song;Artist;[];3;7,5;3;5;;;pop\n", encoding="utf-8")
+    with Catalog(":memory:") as cat:
+        assert import_lexicon(cat, lex, "muse") == 1
+        assert cat.db.execute("SELECT valence, arousal FROM lexicon").fetchone() == (0.625, -0.5)
+
+
 LIGHT = """
 import sys
 from edge.cli import main

@@ -27,6 +27,7 @@ import io
 import logging
 import math
 import os
+import re
 import sqlite3
 import string
 import time
@@ -160,20 +161,46 @@ def read_utf8(path: Path) -> str:
         ) from None
 
 
-def _number(
-    raw: str | None, where: str, column: str, lo: float, hi: float, *, optional: bool = False
-) -> float | None:
+#: Field separators a CSV header may use: the comma, and the semicolon or tab that
+#: spreadsheet programs write where the comma is the decimal sign (LibreOffice, Excel
+#: in most of Europe).
+DELIMITERS = (",", ";", "\t")
+_DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+(?:[eE][-+]?\d+)?")
+
+
+def dict_reader(text: str) -> tuple[csv.DictReader, bool]:
+    """A DictReader over ``text`` split by its header line's separator (the one that gives
+    that line the most fields; the comma on a tie), and whether numbers may be written
+    with a decimal comma (any separator but the comma)."""
+    first = text.split("\n", 1)[0]
+    delimiter = max(DELIMITERS, key=lambda d: (len(next(csv.reader([first], delimiter=d))), d == ","))
+    return csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter), delimiter != ","
+
+
+def csv_number(raw: str | None, where: str, column: str, decimal_comma: bool = False) -> float:
+    """A CSV field as a finite number (``0,5`` too when ``decimal_comma``); CatalogError
+    naming the line and column otherwise."""
     text = (raw or "").strip()
-    if not text:
-        if optional:
-            return None
-        raise CatalogError(f"{where}, column {column!r}: missing value")
+    if decimal_comma and _DECIMAL_COMMA.fullmatch(text):
+        text = text.replace(",", ".")
     try:
         x = float(text)
     except ValueError:
-        raise CatalogError(f"{where}, column {column!r}: {text!r} is not a number") from None
-    if not math.isfinite(x) or not lo <= x <= hi:
-        raise CatalogError(f"{where}, column {column!r}: {text} is outside [{lo:g}, {hi:g}]")
+        raise CatalogError(f"{where}, column {column!r}: {(raw or '').strip()!r} is not a number") from None
+    if not math.isfinite(x):
+        raise CatalogError(f"{where}, column {column!r}: {text} is not a finite number")
+    return x
+
+
+def _number(raw: str | None, where: str, column: str, lo: float, hi: float, *,
+            optional: bool = False, decimal_comma: bool = False) -> float | None:
+    if not (raw or "").strip():
+        if optional:
+            return None
+        raise CatalogError(f"{where}, column {column!r}: missing value")
+    x = csv_number(raw, where, column, decimal_comma)
+    if not lo <= x <= hi:
+        raise CatalogError(f"{where}, column {column!r}: {(raw or '').strip()} is outside [{lo:g}, {hi:g}]")
     return x
 
 
@@ -193,7 +220,7 @@ def parse_csv(path: str | Path, mapping: ColumnMapping) -> list[Track]:
     text = read_utf8(path)
     if not text.strip():
         raise CatalogError(f"{path}: the file is empty (no header, no tracks)")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader, comma = dict_reader(text)
     header = reader.fieldnames or []
     missing = [c for c in mapping.required_columns() if c not in header]
     if missing:
@@ -212,8 +239,8 @@ def parse_csv(path: str | Path, mapping: ColumnMapping) -> list[Track]:
         where = f"{path}: line {reader.line_num}"
         if None in row:
             raise CatalogError(f"{where}: more fields than the header has columns")
-        v = _number(row.get(mapping.valence), where, mapping.valence, lo, 1.0)
-        a = _number(row.get(mapping.arousal), where, mapping.arousal, lo, 1.0)
+        v = _number(row.get(mapping.valence), where, mapping.valence, lo, 1.0, decimal_comma=comma)
+        a = _number(row.get(mapping.arousal), where, mapping.arousal, lo, 1.0, decimal_comma=comma)
         assert v is not None and a is not None
         if mapping.unit_scale:
             v, a = 2.0 * v - 1.0, 2.0 * a - 1.0
@@ -230,7 +257,7 @@ def parse_csv(path: str | Path, mapping: ColumnMapping) -> list[Track]:
         duration = None
         if mapping.duration and mapping.duration in header:
             duration = _number(row.get(mapping.duration), where, mapping.duration, 0.0, math.inf,
-                               optional=True)
+                               optional=True, decimal_comma=comma)
             duration = None if duration is None else duration * mapping.duration_scale
         genre = ((row.get(mapping.genre) or "").strip() or None) if mapping.genre else None
         tracks.append(Track(uri, (row[mapping.title] or "").strip(),

@@ -19,15 +19,19 @@ and records the source (``muse:mbid``, ``deezer:artist+title``); the catalogue's
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.music.catalog import Catalog, CatalogError, read_utf8, refuse_repeated_columns
+from edge.music.catalog import (
+    Catalog,
+    CatalogError,
+    csv_number,
+    dict_reader,
+    read_utf8,
+    refuse_repeated_columns,
+)
 from edge.music.library import Library
 
 _SCHEMA = """
@@ -77,17 +81,12 @@ def key(artist: str, title: str) -> str:
     return f"{normalise(artist)}\t{normalise(title)}"
 
 
-def _scaled(raw: str | None, where: str, column: str, scale: str) -> float:
-    text = (raw or "").strip()
-    try:
-        x = float(text)
-    except ValueError:
-        raise CatalogError(f"{where}, column {column!r}: {text!r} is not a number") from None
-    if not math.isfinite(x):
-        raise CatalogError(f"{where}, column {column!r}: {text!r} is not a finite number")
+def _scaled(raw: str | None, where: str, column: str, scale: str, decimal_comma: bool) -> float:
+    x = csv_number(raw, where, column, decimal_comma)
     if scale == "warriner":
         if not 1.0 <= x <= 9.0:
-            raise CatalogError(f"{where}, column {column!r}: {text} is outside Warriner's [1, 9]")
+            raise CatalogError(f"{where}, column {column!r}: {(raw or '').strip()} "
+                               "is outside Warriner's [1, 9]")
         return (x - 5.0) / 4.0
     return max(-1.0, min(1.0, x / 2.0))
 
@@ -98,7 +97,7 @@ def parse_lexicon(path: Path, fmt: str) -> list[tuple[str, str | None, str, str,
         raise CatalogError(f"unknown lexicon format {fmt!r}; choose one of {sorted(LEXICON_FORMATS)}")
     spec = LEXICON_FORMATS[fmt]
     text = read_utf8(Path(path))
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader, comma = dict_reader(text)
     header = reader.fieldnames or []
     required = [spec.artist, spec.title, spec.valence, spec.arousal] + ([spec.mbid] if spec.mbid else [])
     missing = [c for c in required if c not in header]
@@ -112,8 +111,8 @@ def parse_lexicon(path: Path, fmt: str) -> list[tuple[str, str | None, str, str,
         artist, title = (row[spec.artist] or "").strip(), (row[spec.title] or "").strip()
         if not artist or not title:
             raise CatalogError(f"{where}: missing artist or title")
-        v = _scaled(row[spec.valence], where, spec.valence, spec.scale)
-        a = _scaled(row[spec.arousal], where, spec.arousal, spec.scale)
+        v = _scaled(row[spec.valence], where, spec.valence, spec.scale, comma)
+        a = _scaled(row[spec.arousal], where, spec.arousal, spec.scale, comma)
         mbid = ((row.get(spec.mbid) or "").strip().lower() or None) if spec.mbid else None
         rows.append((key(artist, title), mbid, artist, title, v, a))
     if not rows:
