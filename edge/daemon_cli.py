@@ -13,6 +13,7 @@ import queue
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from edge.argtypes import number
@@ -125,11 +126,30 @@ def cmd_run(args: argparse.Namespace) -> int:
             return _fail(f"--image-dir {args.image_dir}: not a directory")
         if next(iter_image_files([args.image_dir]), None) is None:
             return _fail(f"--image-dir {args.image_dir}: no images ({'/'.join(IMAGE_SUFFIXES)}) in it")
-    if args.video_file is not None and not args.video_file.is_file():
-        return _fail(f"--video-file {args.video_file}: not found")
+    if args.video_file is not None:
+        problem = _unplayable_video(args.video_file)
+        if problem:
+            return _fail(f"--video-file {args.video_file}: {problem}")
     options = RunOptions(tuple(args.audio_file), args.image_dir, args.video_file, args.fast,
                          args.loop, args.exit_when_done)
     return Daemon(cfg, options).run()
+
+
+def _unplayable_video(path: Path) -> str | None:
+    """Why the daemon could not show ``path``'s frames, or None when its first frame
+    decodes: a file given on the command line that cannot be read is the user's slip,
+    not a camera to retry for ever."""
+    if not path.is_file():
+        return "not found"
+    from edge.vision.sources import ImageError, VideoFile
+
+    try:
+        with VideoFile(path) as video:
+            if next(video.frames(), None) is None:
+                return "no frame OpenCV can decode in it (not a video, or cut off)"
+    except ImageError as exc:
+        return exc.problem
+    return None
 
 
 def _print_message(msg: Any, as_json: bool) -> None:

@@ -1087,3 +1087,17 @@ def test_an_image_folder_without_images_is_refused_at_start(tmp_path):
                   timeout=60)
     assert res.returncode == 2
     assert f"--image-dir {folder}: no images (.jpg/.jpeg/.png" in res.stderr, res.stderr
+
+
+def test_a_video_file_that_does_not_decode_is_refused_at_start(tmp_path):
+    """Regression: ``run --video-file`` (and ``demo --video-file``) with a file OpenCV
+    cannot decode started, and the camera source retried it for ever, so even
+    --exit-when-done never exited. Now exit 2 naming the file and the problem."""
+    fake = tmp_path / "holiday.mp4"
+    fake.write_text("not a video\n", encoding="utf-8")
+    res = run_cli("run", "--video-file", str(fake), "--mqtt-port", "1", "--fast", "--exit-when-done",
+                  timeout=60)
+    assert res.returncode == 2
+    assert f"error: --video-file {fake}: " in res.stderr and "OpenCV" in res.stderr, res.stderr
+    res = run_cli("run", "--video-file", str(tmp_path / "gone.mp4"), timeout=60)
+    assert res.returncode == 2 and f"--video-file {tmp_path / 'gone.mp4'}: not found" in res.stderr
