@@ -58,8 +58,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     listen.add_argument("--discovery", action="store_true",
                         help="also the Home Assistant discovery message")
     listen.add_argument("--json", action="store_true", help="one JSON object per message")
-    listen.add_argument("--count", type=number(0, integer=True), default=0, help="stop after N messages")
-    listen.add_argument("--timeout", type=number(0.0), default=0.0, help="stop after S seconds")
+    listen.add_argument("--count", type=number(0, integer=True), default=0,
+                        help="stop after N messages (default 0: no limit)")
+    listen.add_argument("--timeout", type=number(0.0), default=0.0,
+                        help="stop after S seconds (default 0: until Ctrl-C)")
     listen.set_defaults(func=cmd_listen)
 
     config = sub.add_parser("config", help="check a config file, or print an example")
