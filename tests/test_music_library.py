@@ -140,6 +140,17 @@ def test_uri_template_and_fallback(music):
     assert track_uri("media-source://jellyfin/{mbid}", p, Tags()) == p.resolve().as_uri()
 
 
+def test_a_uri_template_without_a_field_is_refused_before_anything_is_written(music, tmp_path):
+    """Regression: ``--uri-template plain`` (no field) gave every file the same URI, so
+    each upsert replaced the one before: "scanned 4 ... 1 tracks". Now refused, exit 1,
+    naming the template and the fields, and the catalogue is not touched."""
+    db = tmp_path / "c.sqlite"
+    res = run_cli("library", "scan", str(music), "--db", str(db), "--uri-template", "media-source://music")
+    assert res.returncode == 1
+    assert "URI template 'media-source://music' names no field" in res.stderr, res.stderr
+    assert "'file_uri'" in res.stderr and not db.exists()
+
+
 def test_interrupted_scan_keeps_what_it_did_and_resumes(music, tmp_path):
     seen = []
 

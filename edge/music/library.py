@@ -156,10 +156,15 @@ def track_uri(template: str, path: Path, tags: Tags) -> str:
 def check_uri_template(template: str) -> None:
     import string
 
-    bad = [f for _, f, _, _ in string.Formatter().parse(template) if f and f not in URI_FIELDS]
+    fields = [f for _, f, _, _ in string.Formatter().parse(template) if f]
+    bad = [f for f in fields if f not in URI_FIELDS]
     if bad:
         raise CatalogError(f"URI template {template!r}: unknown field(s) {bad}; "
                            f"expected some of {list(URI_FIELDS)}")
+    if not fields:  # the catalogue is keyed by URI: one track would stand for every file
+        raise CatalogError(f"URI template {template!r} names no field, so every file would get "
+                           f"the same URI and replace the one before; use some of {list(URI_FIELDS)} "
+                           "(e.g. '{file_uri}')")
 
 
 def walk(paths: list[Path]) -> Iterator[tuple[Path, os.stat_result | None]]:

@@ -12,7 +12,7 @@ from edge.manifest import ModelError
 from edge.music.catalog import Catalog, CatalogError, default_db_path
 from edge.music.cli import add_mood_args, policy_and_target
 from edge.music.lexicon import LEXICON_FORMATS, import_lexicon, match_library
-from edge.music.library import DEFAULT_URI_TEMPLATE, URI_FIELDS, ScanResult, scan
+from edge.music.library import DEFAULT_URI_TEMPLATE, URI_FIELDS, ScanResult, check_uri_template, scan
 from edge.music.playlist import location, write_m3u
 from edge.music.recommend import Recommender
 from edge.paths import path_arg
@@ -73,6 +73,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     for path in args.paths:  # a typo is not a scan with one failure: nothing is scanned
         if not Path(path).exists():
             return _fail(f"{path}: no such file or folder")
+    try:  # before the catalogue is opened (or created)
+        check_uri_template(args.uri_template)
+    except CatalogError as e:
+        return _fail(str(e))
 
     def line(r: ScanResult) -> None:
         print(json.dumps(r.to_json()), flush=True)
