@@ -220,6 +220,33 @@ def test_tracks_follow_policy_and_mood_but_at_most_once_per_interval(tmp_path):
     w.teardown()
 
 
+def test_tracks_scanned_while_the_daemon_runs_are_recommended_without_a_restart(tmp_path):
+    """Regression: the tracks stage cached the catalogue's arrays until its own import or
+    feedback, so music the user scanned or imported with edge-cli while the daemon ran
+    (another process writing the same SQLite file) was never recommended until a
+    restart. The catalogue now rebuilds its snapshot when SQLite's data_version says
+    another connection committed."""
+    from edge.music.catalog import Catalog, Track
+
+    sink = ListSink()
+    cfg = load_config(None, {"tracks.min_interval_s": 0.0}, env={})
+    state = State(tmp_path / "state.json", Policy.MATCH, None)
+    db = tmp_path / "c.sqlite"
+    w = TracksWorker(threading.Event(), cfg.tracks, cfg.recommender, db, sink,
+                     StageStats("tracks"), SourceStatus(), state)
+    w.setup()
+    w.offer_mood(_estimate(-0.9, 0.9))
+    w.step()
+    assert not any(t["uri"].startswith("file:") for t in sink.tracks[-1]["tracks"])  # the starter's
+    mine = Track("file:///music/tense.flac", "Tense", "Me", -0.9, 0.9)
+    with Catalog(db) as cli:  # edge-cli library scan, in another process
+        cli.add_tracks([mine])
+    w.request("recommend")
+    w.step()
+    assert len(sink.tracks) == 2 and sink.tracks[-1]["tracks"][0]["uri"] == mine.uri
+    w.teardown()
+
+
 def test_mood_payload_names_each_source_and_the_leading_emotion():
     params = FusionParams()
     from edge.mood.fusion import MoodFuser

@@ -193,6 +193,18 @@ def test_failed_import_leaves_catalogue_unchanged(tmp_path):
         assert again.tracks() == before
 
 
+def test_a_snapshot_is_rebuilt_when_another_connection_changes_the_file(tmp_path):
+    db = tmp_path / "c.sqlite"
+    with Catalog(db) as daemon, Catalog(db) as cli:
+        daemon.import_csv(write(tmp_path, GENERIC_HEADER + "u1,T,A,0.1,0.2,,\n"))
+        snap = daemon.snapshot()
+        assert daemon.snapshot() is snap  # nothing changed: cached
+        cli.import_csv(write(tmp_path, GENERIC_HEADER + "u2,T,B,-0.5,0.5,,\n", "more.csv"))
+        fresh = daemon.snapshot()
+        assert fresh is not snap and sorted(fresh.index) == ["u1", "u2"]
+        assert daemon.snapshot() is fresh
+
+
 def test_reimport_replaces_by_uri_and_invalidates_snapshot(tmp_path, cat):
     cat.import_csv(write(tmp_path, GENERIC_HEADER + "u1,T,A,0.1,0.2,,\n"))
     snap = cat.snapshot()

@@ -316,6 +316,7 @@ class Catalog:
                                "a SQLite file made by edge-cli, or a new path") from exc
         self._version = 0
         self._snapshot: CatalogSnapshot | None = None
+        self._data_version = -1
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
@@ -378,9 +379,14 @@ class Catalog:
         return [Track(*r) for r in self._db.execute("SELECT * FROM tracks ORDER BY uri")]
 
     def snapshot(self) -> CatalogSnapshot:
-        """Cached arrays of every track; rebuilt after an import or new feedback."""
+        """Cached arrays of every track; rebuilt after an import or new feedback, here or
+        by another process (``edge-cli library scan`` or ``catalog import`` while the
+        daemon runs: SQLite's ``data_version`` moves when another connection commits)."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self.changed()
         if self._snapshot is None:
-            self._snapshot = self._build_snapshot()
+            self._snapshot, self._data_version = self._build_snapshot(), version
         return self._snapshot
 
     def _build_snapshot(self) -> CatalogSnapshot:
