@@ -181,6 +181,8 @@ def test_tracks_follow_policy_and_mood_but_at_most_once_per_interval(tmp_path):
     state = State(tmp_path / "state.json", Policy.MATCH, None)
     w = TracksWorker(threading.Event(), cfg.tracks, cfg.recommender, tmp_path / "c.sqlite", sink,
                      StageStats("tracks"), SourceStatus(), state)
+    clock = [1000.0]  # the interval's clock: the test moves it, no sleeps racing it
+    w.now = lambda: clock[0]
     ctx = DaemonControl(state, SourceStatus(), None, lambda: False)
     ctx.tracks = w
     disp = Dispatcher(ctx, lambda ident, cmd, ok, result, **kw: events.append((cmd, ok, result)),
@@ -200,7 +202,7 @@ def test_tracks_follow_policy_and_mood_but_at_most_once_per_interval(tmp_path):
     w.step()
     assert len(sink.tracks) == 1 and events[-1][:2] == ("set_policy", True)
     assert events[-1][2]["tracks_in_s"] > 0  # waits for the interval
-    time.sleep(0.45)
+    clock[0] += 0.45
     w.step()
     assert len(sink.tracks) == 2 and sink.tracks[1]["policy"] == "calm"
     assert state.policy is Policy.CALM
@@ -208,7 +210,7 @@ def test_tracks_follow_policy_and_mood_but_at_most_once_per_interval(tmp_path):
     w.offer_mood(_estimate(-0.5, -0.5))  # a big move, inside the interval
     w.step()
     assert len(sink.tracks) == 2
-    time.sleep(0.45)
+    clock[0] += 0.45
     w.step()
     assert len(sink.tracks) == 3 and sink.tracks[2]["trigger"] == "mood moved"
     uri = sink.tracks[2]["tracks"][0]["uri"]

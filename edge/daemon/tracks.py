@@ -49,6 +49,7 @@ class TracksWorker(Worker):
         self.recommender: Recommender | None = None
         self._ending = False
         self.drained = threading.Event()
+        self.now: Callable[[], float] = time.monotonic  # the interval's clock (tests set their own)
 
     # called from other threads
     def offer_mood(self, est: MoodEstimate) -> None:
@@ -103,7 +104,7 @@ class TracksWorker(Worker):
     def wait_s(self) -> float:
         if self.last_time is None:
             return 0.0
-        return max(0.0, self.cfg.min_interval_s - (time.monotonic() - self.last_time))
+        return max(0.0, self.cfg.min_interval_s - (self.now() - self.last_time))
 
     def request(self, reason: str) -> dict[str, Any]:
         """Publish a new list as soon as the interval allows."""
@@ -143,4 +144,4 @@ class TracksWorker(Worker):
         self.stats.processed(time.perf_counter() - t)
         self.sink.publish("tracks", tracks_payload(recs, policy, target, reason, est, time.time()))
         self.stats.count("published")
-        self.last_time, self.last_point = time.monotonic(), point
+        self.last_time, self.last_point = self.now(), point
