@@ -96,6 +96,45 @@ def test_mixup_and_weight_averaging_smoke(tmp_path):
     assert (run / "best.keras").exists()
 
 
+def test_distilling_from_teacher_runs_smoke_and_refuses_a_teacher_of_other_outputs(tmp_path):
+    """--teachers: a run learns from other runs' networks on its own augmented windows
+    (recorded with their checksums); a teacher with other outputs is refused by name."""
+    from training.speech import main as train_main
+
+    tiny = ["--data", str(DATA), "--epochs", "2", "--max-clips", "12", "--versions", "1",
+            "--per-clip", "1", "--widths", "8", "8", "8", "8", "--threads", "2", "--final"]
+    teacher, student = tmp_path / "teacher", tmp_path / "student"
+    assert train_main([*tiny, "--out", str(teacher)]) == 0
+    assert train_main([*tiny, "--out", str(student), "--seed", "7", "--teachers", str(teacher),
+                       "--teacher-weight", "0.7"]) == 0
+    meta = json.loads((student / "train_meta.json").read_text())
+    assert meta["teachers"]["runs"] == [str(teacher)] and meta["teachers"]["weight"] == 0.7
+    assert len(meta["teachers"]["sha256"][0]) == 64
+    other = tmp_path / "other"  # a run of another label set
+    other.mkdir()
+    (other / "train_meta.json").write_text(json.dumps({**meta, "outputs": ["neutral", "happy"]}))
+    with pytest.raises(SystemExit, match=f"--teachers {other}: outputs \\['neutral', 'happy'\\]"):
+        train_main([*tiny, "--out", str(tmp_path / "s2"), "--teachers", str(other)])
+
+
+def test_teacher_targets_mix_over_each_rows_allowed_classes():
+    import numpy as np
+
+    from training.speech import masked_targets, mix_teachers
+
+    masks = np.array([[1, 1, 0, 1], [1, 0, 1, 0], [0, 0, 0, 0]], np.float32)
+    yt = masked_targets(np.array([0, 2, 0]), masks, smoothing=0.0)
+    teacher = np.array([[0.1, 0.2, 0.6, 0.1], [0.25] * 4, [0.3, 0.3, 0.2, 0.2]], np.float32)
+    out = mix_teachers(yt, teacher, 0.5)
+    np.testing.assert_allclose(out[0, :4], [0.5 + 0.5 * 0.25, 0.5 * 0.5, 0, 0.5 * 0.25], atol=1e-6)
+    np.testing.assert_allclose(out[1, :4], [0.25, 0, 0.75, 0], atol=1e-6)
+    assert not out[2].any()  # a row that supervises no class teaches nothing
+    np.testing.assert_array_equal(out[:, 4:], masks)
+    np.testing.assert_array_equal(mix_teachers(yt, teacher, 0.0), yt)
+    with pytest.raises(ValueError, match="teacher-weight"):
+        mix_teachers(yt, teacher, 1.5)
+
+
 def test_mixup_mixes_inputs_targets_and_weights_alike():
     import numpy as np
 

@@ -28,6 +28,7 @@ from edge.audio.sources import load_audio
 from edge.audio.speech import NO_SPEECH, NO_SPEECH_THRESHOLD, aggregate, gate, prepare_clip
 from edge.audio.vad import VadParams, is_voiced
 from edge.labels import VOCABULARY
+from edge.manifest import sha256_file
 from training.datasets import (
     RAVDESS_VAL,
     Clip,
@@ -195,6 +196,43 @@ def masked_targets(y: np.ndarray, masks: np.ndarray, smoothing: float = 0.1) -> 
     soft = (1 - smoothing) * onehot + smoothing * masks / np.maximum(masks.sum(axis=1, keepdims=True), 1)
     soft *= masks.sum(axis=1, keepdims=True) > 0
     return np.concatenate([soft, masks], axis=1).astype(np.float32)
+
+
+def mix_teachers(yt: np.ndarray, teacher_probs: np.ndarray, weight: float) -> np.ndarray:
+    """:func:`masked_targets` rows (n, 2K) with their target half moved toward the
+    teachers' mean probabilities (n, K), renormalised over each row's allowed classes:
+    (1 − weight)·target + weight·teacher. Rows that supervise no class (BAVED) stay zero."""
+    k = teacher_probs.shape[1]
+    if yt.shape != (len(teacher_probs), 2 * k):
+        raise ValueError(f"teacher probabilities {teacher_probs.shape} do not match targets {yt.shape}")
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"--teacher-weight must be in [0, 1], got {weight}")
+    target, mask = yt[:, :k], yt[:, k:]
+    t = teacher_probs * mask
+    t = t / np.maximum(t.sum(axis=1, keepdims=True), 1e-12)
+    mixed = np.where(mask.sum(axis=1, keepdims=True) > 0, (1.0 - weight) * target + weight * t, target)
+    return np.concatenate([mixed, mask], axis=1).astype(np.float32)
+
+
+def load_teachers(runs: list[str], outputs: list[str], p: F.FeatureParams) -> list:
+    """The teachers' emotion networks (their ``best.keras``), refused by name unless each
+    was trained on the same outputs and features as this run."""
+    import keras
+
+    teachers = []
+    for run in map(Path, runs):
+        try:
+            meta = json.loads((run / "train_meta.json").read_text())
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"training.speech: --teachers {run}: "
+                             f"no readable train_meta.json ({e})") from None
+        if meta.get("outputs") != outputs:
+            raise SystemExit(f"training.speech: --teachers {run}: outputs {meta.get('outputs')}, "
+                             f"this run's are {outputs}")
+        if meta.get("features") != json.loads(json.dumps(p.to_dict())):
+            raise SystemExit(f"training.speech: --teachers {run}: trained on other features")
+        teachers.append(keras.models.load_model(run / "best.keras", compile=False))
+    return teachers
 
 
 def masked_crossentropy(y_true, y_pred):
@@ -644,6 +682,10 @@ def train(args: argparse.Namespace) -> Path:
     val_sets = validation_sets(val_clips, val_sig, music_val, p, vad, args)
 
     model = models.speech_model(args.arch, p.window_frames, p.n_features, len(outputs), args.widths)
+    teachers = load_teachers(args.teachers, outputs, p) if args.teachers else []
+    if teachers:
+        log.info("distilling from %d teachers (weight %g): %s", len(teachers), args.teacher_weight,
+                 args.teachers)
     sched = keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * max(1, sum(draws) // args.batch))
     trainer, reversal, loss, weights = model, None, [masked_crossentropy], [1.0]
     if args.speaker_adversary > 0:
@@ -688,6 +730,9 @@ def train(args: argparse.Namespace) -> Path:
         cw = class_weights(y[emotion], len(outputs))
         sw = np.array([cw[int(c)] for c in y], np.float32) * emotion
         yt = masked_targets(y, masks[idx])
+        if teachers:  # the teachers see the very windows the student sees, augmentation and all
+            probs = np.mean([t.predict(x, batch_size=512, verbose=0) for t in teachers], axis=0)
+            yt = mix_teachers(yt, probs, args.teacher_weight)
         if args.mixup > 0:  # mixed windows carry mixed targets and class weights
             x, yt, sw = mixup(x, yt, sw, args.mixup, rng)
         if trainer is model:
@@ -768,6 +813,9 @@ def train(args: argparse.Namespace) -> Path:
                       "docs/models/splits.md)"),
         "history": state["history"],
         "weight_average": {"epochs": swa.count, "val": swa_val} if swa.count else None,
+        "teachers": ({"runs": list(args.teachers), "weight": args.teacher_weight,
+                      "sha256": [sha256_file(Path(r) / "best.keras") for r in args.teachers]}
+                     if args.teachers else None),
     }
     (out / "train_meta.json").write_text(json.dumps(meta, indent=1))
     return out / "best.keras"
@@ -810,6 +858,12 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--noise-suppression", type=int, default=0, choices=range(5), metavar="LEVEL",
                     help="WebRTC noise suppression level before the features (0 off, 1-4; "
                          "edge.audio.denoise): the device runs the same")
+    ap.add_argument("--teachers", nargs="+", default=[], metavar="RUN",
+                    help="distil: each epoch's targets move toward the mean probabilities these "
+                         "runs' networks (their best.keras; same outputs and features) give the "
+                         "same augmented windows")
+    ap.add_argument("--teacher-weight", type=float, default=0.5,
+                    help="with --teachers: the teachers' share of each target (default 0.5)")
     ap.add_argument("--mixup", type=float, default=0.0,
                     help="mixup Beta(alpha, alpha) between windows (0: off)")
     ap.add_argument("--swa-start", type=float, default=0.0,
