@@ -557,3 +557,23 @@ def test_room_seeds_rebuilds_a_runs_last_epoch_with_its_speaker_head(tmp_path):
     x = np.random.default_rng(0).standard_normal((3, p.window_frames, p.n_features)).astype(np.float32)
     np.testing.assert_allclose(model.predict(x, verbose=0), best.predict(x, verbose=0), atol=1e-5)
     assert labels == json.loads((run / "train_meta.json").read_text())["labels"]
+
+
+def test_room_seeds_scores_the_mean_of_the_runs_as_the_ensemble(tmp_path, capsys):
+    """--ensemble adds the runs' mean output as one more run: of two copies of a run it is
+    that run, figure for figure."""
+    import shutil
+
+    from training.room_seeds import main as seeds_main
+    from training.speech import main as train_main
+
+    run = tmp_path / "run"
+    assert train_main(["--data", str(DATA), "--out", str(run), "--epochs", "1", "--max-clips", "8",
+                       "--versions", "1", "--per-clip", "1", "--widths", "8", "8", "8", "8",
+                       "--threads", "2"]) == 0
+    shutil.copytree(run, tmp_path / "copy")
+    assert seeds_main(["--runs", str(run), str(tmp_path / "copy"), "--seeds", "1001",
+                       "--conditions", "room_noise15", "--data", str(DATA), "--ensemble"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert sorted(out["runs"]) == sorted([str(run), str(tmp_path / "copy"), "ensemble"])
+    assert out["runs"]["ensemble"]["room_noise15"] == out["runs"][str(run)]["room_noise15"]

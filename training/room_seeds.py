@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conditions", nargs="+", default=list(room_eval.CONDITIONS),
                     choices=list(room_eval.CONDITIONS))
     ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--ensemble", action="store_true",
+                    help="also score the mean of the runs' outputs, as the run 'ensemble' "
+                         "(what a distillation's teachers give: training.speech --teachers)")
     args = ap.parse_args(argv)
     nets = {}
     for r in args.runs:
@@ -72,13 +75,17 @@ def main(argv: list[str] | None = None) -> int:
     sig = load_signals(clips, p.sample_rate)
     songs = [c for c in read_4q(Path(args.data) / "music" / "4q") if fourq_split(c.artist) == "val"]
     music = load_signals(songs, p.sample_rate)
-    out: dict = {"seeds": args.seeds, "runs": {r: {} for r in args.runs}}
+    predicts = {r: (lambda x, m=model: m.predict(x, batch_size=256, verbose=0))
+                for r, (model, _, _) in nets.items()}
+    if args.ensemble:
+        predicts["ensemble"] = lambda x: np.mean([f(x) for f in list(predicts.values())[:len(nets)]],
+                                                 axis=0)
+    out: dict = {"seeds": args.seeds, "runs": {r: {} for r in predicts}}
     for cond in args.conditions:
         for seed in args.seeds:
             prepared = clip_windows(room_eval.simulate(cond, sig, seed, music).signals, p, VadParams())
-            for r, (model, _, _) in nets.items():
-                probs = clip_probs(lambda x, m=model: m.predict(x, batch_size=256, verbose=0), prepared,
-                                   len(labels))
+            for r, predict in predicts.items():
+                probs = clip_probs(predict, prepared, len(labels))
                 uar = score_clips(probs, clips, labels)["ravdess"]["uar"]
                 out["runs"][r].setdefault(cond, []).append(round(float(uar), 4))
     for conds in out["runs"].values():
