@@ -115,6 +115,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg = _config(args)
     except ConfigError as exc:
         return _fail(str(exc))
+    file_options = [o for o, on in (("--fast", args.fast), ("--loop", args.loop),
+                                     ("--exit-when-done", args.exit_when_done)) if on]
+    if file_options and not (args.audio_file or args.image_dir or args.video_file):
+        return _fail(f"{'/'.join(file_options)}: only with files (--audio-file, --image-dir, "
+                     "--video-file); the microphone and camera run until stopped")
+    if args.loop and args.exit_when_done:
+        return _fail("--loop replays the files for ever: it cannot be combined with --exit-when-done")
     for p in args.audio_file:
         if not p.exists():
             return _fail(f"--audio-file {p}: not found")

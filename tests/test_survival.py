@@ -1101,3 +1101,19 @@ def test_a_video_file_that_does_not_decode_is_refused_at_start(tmp_path):
     assert f"error: --video-file {fake}: " in res.stderr and "OpenCV" in res.stderr, res.stderr
     res = run_cli("run", "--video-file", str(tmp_path / "gone.mp4"), timeout=60)
     assert res.returncode == 2 and f"--video-file {tmp_path / 'gone.mp4'}: not found" in res.stderr
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["--loop"], "error: --loop: only with files (--audio-file, --image-dir, --video-file)"),
+    (["--fast", "--exit-when-done"], "error: --fast/--exit-when-done: only with files"),
+    (["--loop", "--exit-when-done", "--audio-file", "{clip}"],
+     "error: --loop replays the files for ever: it cannot be combined with --exit-when-done"),
+])
+def test_file_options_that_cannot_apply_are_refused_not_ignored(args, said):
+    """Regression: ``run --exit-when-done`` (or --loop, --fast) without a file ran the live
+    microphone and camera, which never end, and --loop with --exit-when-done never
+    exited: the options were silently ignored. Now exit 2 saying why."""
+    from test_daemon_support import DEMO_CLIPS
+
+    res = run_cli("run", *[a.format(clip=DEMO_CLIPS[0]) for a in args], "--mqtt-port", "1", timeout=60)
+    assert res.returncode == 2 and said in res.stderr, res.stderr
