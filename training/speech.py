@@ -215,9 +215,11 @@ def mix_teachers(yt: np.ndarray, teacher_probs: np.ndarray, weight: float) -> np
 
 
 def load_teachers(runs: list[str], outputs: list[str], p: F.FeatureParams) -> list:
-    """The teachers' emotion networks (their ``best.keras``), refused by name unless each
-    was trained on the same outputs and features as this run."""
-    import keras
+    """The teachers' emotion networks at their last epoch (``checkpoint.weights.h5``: a
+    validation run's best epoch was chosen on the validation speakers, which would leak into
+    a student judged on them), refused by name unless each was trained on the same outputs
+    and features as this run."""
+    from training.room_seeds import last_epoch_model
 
     teachers = []
     for run in map(Path, runs):
@@ -231,7 +233,10 @@ def load_teachers(runs: list[str], outputs: list[str], p: F.FeatureParams) -> li
                              f"this run's are {outputs}")
         if meta.get("features") != json.loads(json.dumps(p.to_dict())):
             raise SystemExit(f"training.speech: --teachers {run}: trained on other features")
-        teachers.append(keras.models.load_model(run / "best.keras", compile=False))
+        try:
+            teachers.append(last_epoch_model(run)[0])
+        except (OSError, KeyError, ValueError) as e:
+            raise SystemExit(f"training.speech: --teachers {run}: cannot load its last epoch ({e})") from None
     return teachers
 
 
@@ -814,7 +819,7 @@ def train(args: argparse.Namespace) -> Path:
         "history": state["history"],
         "weight_average": {"epochs": swa.count, "val": swa_val} if swa.count else None,
         "teachers": ({"runs": list(args.teachers), "weight": args.teacher_weight,
-                      "sha256": [sha256_file(Path(r) / "best.keras") for r in args.teachers]}
+                      "sha256": [sha256_file(Path(r) / "checkpoint.weights.h5") for r in args.teachers]}
                      if args.teachers else None),
     }
     (out / "train_meta.json").write_text(json.dumps(meta, indent=1))
@@ -860,8 +865,8 @@ def parser() -> argparse.ArgumentParser:
                          "edge.audio.denoise): the device runs the same")
     ap.add_argument("--teachers", nargs="+", default=[], metavar="RUN",
                     help="distil: each epoch's targets move toward the mean probabilities these "
-                         "runs' networks (their best.keras; same outputs and features) give the "
-                         "same augmented windows")
+                         "runs' networks (at their last epoch; same outputs and features) give "
+                         "the same augmented windows")
     ap.add_argument("--teacher-weight", type=float, default=0.5,
                     help="with --teachers: the teachers' share of each target (default 0.5)")
     ap.add_argument("--mixup", type=float, default=0.0,
