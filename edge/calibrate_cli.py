@@ -103,9 +103,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             src = C.restore(state_dir, args.restore or None)
             print(f"restored {src.name} as {Path(state_dir) / C.FILE_NAME}", file=out)
             return 0
-        if args.report and importlib.util.find_spec("matplotlib") is None:
-            raise C.CalibrationError("--report needs matplotlib: pip install matplotlib "
-                                     "(on a Pi: sudo apt install python3-matplotlib)")
+        if args.report:
+            check_report_path(args.report)
+            if importlib.util.find_spec("matplotlib") is None:
+                raise C.CalibrationError("--report needs matplotlib: pip install matplotlib "
+                                         "(on a Pi: sudo apt install python3-matplotlib)")
         C.check_state_dir(state_dir)
         moved = C.quarantine_corrupt(state_dir)
         if moved:
@@ -439,6 +441,18 @@ def face_baseline(args, frames, extras) -> C.StepResult:
     return C.baseline_step("face", pts)
 
 
+def check_report_path(path: Path) -> None:
+    """``--report`` names a PNG file in a folder that exists; checked before any step runs
+    (a folder was written as FOLDER.png beside it, another suffix failed after saving)."""
+    path = Path(path)
+    if path.is_dir():
+        raise C.CalibrationError(f"--report {path}: is a folder; expected a .png file name")
+    if path.suffix.lower() != ".png":
+        raise C.CalibrationError(f"--report {path}: expected a .png file name")
+    if not path.parent.is_dir():
+        raise C.CalibrationError(f"--report {path}: folder {path.parent} not found")
+
+
 def write_report_png(path: Path, extras: dict) -> None:
     import matplotlib
 
@@ -452,7 +466,8 @@ def write_report_png(path: Path, extras: dict) -> None:
             a1.hist(extras[key], bins=60, alpha=0.6, color=colour, label=label, density=True)
     a1.set_xlabel("frame level (dBFS, pre-emphasised)")
     a1.set_title("noise floor vs speech")
-    a1.legend()
+    if a1.get_legend_handles_labels()[0]:
+        a1.legend()
     for key, colour in (("voice_points", "tab:blue"), ("face_points", "tab:orange")):
         pts = np.asarray(extras.get(key, []))
         if len(pts):
@@ -461,7 +476,8 @@ def write_report_png(path: Path, extras: dict) -> None:
     a2.axhline(0, color="k", lw=0.5)
     a2.axvline(0, color="k", lw=0.5)
     a2.set(xlim=(-1, 1), ylim=(-1, 1), xlabel="valence", ylabel="arousal", title="resting baseline")
-    a2.legend(loc="lower right")
+    if a2.get_legend_handles_labels()[0]:  # no baseline step: nothing to name
+        a2.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,6 +168,25 @@ def test_cli_from_files_json_and_report(tmp_path):
     if report:
         assert (tmp_path / "c.png").stat().st_size > 1000
     assert "[PASS] room noise" in res.stderr and "[SKIP" in res.stderr
+
+
+@pytest.mark.parametrize(("name", "said"), [
+    ("", "is a folder; expected a .png file name"),
+    ("report.json", "expected a .png file name"),
+    ("gone/report.png", "folder {tmp}/gone not found"),
+])
+def test_a_report_path_that_cannot_be_a_png_is_refused_before_anything_runs(tmp_path, name, said):
+    """Regression: ``--report FOLDER`` wrote FOLDER.png beside the folder and said nothing;
+    ``--report x.json`` failed in matplotlib ("Format 'json' is not supported") after the
+    calibration had been saved, exit 2. Now refused naming --report before any step runs,
+    and no calibration is written."""
+    target = tmp_path / name if name else tmp_path
+    res = run_cli("calibrate", "--yes", "--state-dir", str(tmp_path / "state"), "--skip", "noise",
+                  "mic", "camera", "baseline", "--report", str(target))
+    assert res.returncode == 2
+    assert f"error: --report {target}: {said.format(tmp=tmp_path)}" in res.stderr, res.stderr
+    assert not (tmp_path / "state" / "calibration.json").exists()
+    assert not Path(f"{tmp_path}.png").exists()
 
 
 def test_a_run_that_skips_or_fails_a_step_keeps_the_earlier_setting(tmp_path):
