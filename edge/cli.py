@@ -58,6 +58,10 @@ def _add_predict(sub) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     from edge.predict import predict_paths
 
+    if args.annotate is not None and args.annotate.exists() and not args.annotate.is_dir():
+        print(f"error: --annotate {args.annotate}: is a file; expected a folder for the "
+              "annotated images", file=sys.stderr)
+        return 2
     failures = 0
     for item in predict_paths(args.paths, args.speech_model, args.vad_threshold_db,
                               args.face_model, args.face_crops, args.annotate,

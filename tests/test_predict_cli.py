@@ -265,3 +265,16 @@ def test_a_corpus_file_at_another_rate_is_named_without_a_flag_training_does_not
         load_signals([clip], 16000)
     assert str(path) in str(exc.value) and "44100 Hz, expected 16000 Hz" in str(exc.value)
     assert "--resample" not in str(exc.value) and "sox" in str(exc.value)
+
+
+def test_annotate_naming_a_file_is_refused_by_name_before_any_file_runs(tmp_path):
+    """Regression: ``predict --annotate FILE`` ended the run at the first image with
+    "error: [Errno 17] File exists: …" (no option named; the files after it never ran)."""
+    taken = tmp_path / "out.png"
+    taken.write_bytes(b"not a folder")
+    frame = tmp_path / "frame.npy"
+    np.save(frame, np.full((120, 160, 3), 128, np.uint8))
+    res = run_cli("predict", "--annotate", str(taken), str(frame), str(ravdess_clip(19, "05")))
+    assert res.returncode == 2
+    assert f"error: --annotate {taken}: is a file; expected a folder" in res.stderr, res.stderr
+    assert "Errno" not in res.stderr and taken.read_bytes() == b"not a folder"
