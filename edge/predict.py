@@ -62,16 +62,10 @@ def iter_inputs(paths: list[Path]) -> Iterator[tuple[str, Path]]:
     comes as ("empty", folder): a typo'd or wrong folder is not a run with nothing to say."""
     for p in map(Path, paths):
         if p.is_dir():
-            found = False
-            for q in sorted(q for q in p.rglob("*") if q.is_file()):
-                if q.suffix.lower() in AUDIO_SUFFIXES:
-                    found = True
-                    yield "speech", q
-                elif is_image(q):
-                    found = True
-                    yield "face", q
-            if not found:
-                yield "empty", p
+            found = [("speech" if q.suffix.lower() in AUDIO_SUFFIXES else "face", q)
+                     for q in sorted(q for q in p.rglob("*") if q.is_file())
+                     if q.suffix.lower() in AUDIO_SUFFIXES or is_image(q)]
+            yield from found or [("empty", p)]
         else:
             yield ("face" if is_image(p) else "speech"), p
 

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge.audio.vad import VadParams
     from training import room_eval
     from training.datasets import by_split, fourq_split, load_corpora, read_4q
-    from training.speech import clip_probs, clip_windows, load_signals, score_clips
+    from training.speech import clip_windows, load_signals, probs_of, score_clips, window_outputs
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", nargs="+", required=True)
@@ -75,19 +75,18 @@ def main(argv: list[str] | None = None) -> int:
     sig = load_signals(clips, p.sample_rate)
     songs = [c for c in read_4q(Path(args.data) / "music" / "4q") if fourq_split(c.artist) == "val"]
     music = load_signals(songs, p.sample_rate)
-    predicts = {r: (lambda x, m=model: m.predict(x, batch_size=256, verbose=0))
-                for r, (model, _, _) in nets.items()}
-    if args.ensemble:
-        predicts["ensemble"] = lambda x: np.mean([f(x) for f in list(predicts.values())[:len(nets)]],
-                                                 axis=0)
-    out: dict = {"seeds": args.seeds, "runs": {r: {} for r in predicts}}
+    out: dict = {"seeds": args.seeds, "runs": {}}
     for cond in args.conditions:
         for seed in args.seeds:
             prepared = clip_windows(room_eval.simulate(cond, sig, seed, music).signals, p, VadParams())
-            for r, predict in predicts.items():
-                probs = clip_probs(predict, prepared, len(labels))
+            outputs = {r: window_outputs(lambda x, m=model: m.predict(x, batch_size=256, verbose=0), prepared)
+                       for r, (model, _, _) in nets.items()}
+            if args.ensemble:  # the runs' outputs averaged, not computed again
+                outputs["ensemble"] = [np.mean(w, axis=0) for w in zip(*outputs.values())]
+            for r, windows in outputs.items():
+                probs = probs_of(prepared, windows, len(labels))
                 uar = score_clips(probs, clips, labels)["ravdess"]["uar"]
-                out["runs"][r].setdefault(cond, []).append(round(float(uar), 4))
+                out["runs"].setdefault(r, {}).setdefault(cond, []).append(round(float(uar), 4))
     for conds in out["runs"].values():
         for cond, v in list(conds.items()):
             conds[f"{cond}_mean"] = round(float(np.mean(v)), 4)

@@ -186,7 +186,7 @@ def csv_number(raw: str | None, where: str, column: str, decimal_comma: bool = F
     try:
         x = float(text)
     except ValueError:
-        raise CatalogError(f"{where}, column {column!r}: {(raw or '').strip()!r} is not a number") from None
+        raise CatalogError(f"{where}, column {column!r}: {text!r} is not a number") from None
     if not math.isfinite(x):
         raise CatalogError(f"{where}, column {column!r}: {text} is not a finite number")
     return x
@@ -194,13 +194,14 @@ def csv_number(raw: str | None, where: str, column: str, decimal_comma: bool = F
 
 def _number(raw: str | None, where: str, column: str, lo: float, hi: float, *,
             optional: bool = False, decimal_comma: bool = False) -> float | None:
-    if not (raw or "").strip():
+    text = (raw or "").strip()
+    if not text:
         if optional:
             return None
         raise CatalogError(f"{where}, column {column!r}: missing value")
-    x = csv_number(raw, where, column, decimal_comma)
+    x = csv_number(text, where, column, decimal_comma)
     if not lo <= x <= hi:
-        raise CatalogError(f"{where}, column {column!r}: {(raw or '').strip()} is outside [{lo:g}, {hi:g}]")
+        raise CatalogError(f"{where}, column {column!r}: {text} is outside [{lo:g}, {hi:g}]")
     return x
 
 
